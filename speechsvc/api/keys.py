@@ -1,0 +1,15 @@
+"""Typed application keys shared by the dialects."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from speechsvc.asr.models import ModelRegistry
+from speechsvc.config import Config
+from speechsvc.jobs.store import Store
+from speechsvc.service import Service
+
+CONFIG = web.AppKey("config", Config)
+REGISTRY = web.AppKey("registry", ModelRegistry)
+STORE = web.AppKey("store", Store)
+SERVICE = web.AppKey("service", Service)

@@ -1,0 +1,30 @@
+"""Operations endpoints: /healthz, /readyz, /v1/models."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from speechsvc.api.keys import REGISTRY, STORE
+from speechsvc.errors import Unavailable
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    registry = request.app[REGISTRY]
+    if not registry.is_loaded():
+        raise Unavailable(f"model {registry.default} is still loading")
+    if not await request.app[STORE].writable():
+        raise Unavailable("the job store is not writable", param=None)
+    return web.json_response({"status": "ready", "model": registry.default})
+
+
+@routes.get("/v1/models")
+async def models(request: web.Request) -> web.Response:
+    return web.json_response({"object": "list", "data": request.app[REGISTRY].listing()})

@@ -1,0 +1,57 @@
+"""Parsing of request fields shared by the dialects: booleans, bounded numbers, the option set."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from speechsvc.asr.engine import TranscribeOptions
+from speechsvc.errors import InvalidRequest
+
+TRUE_WORDS = ("true", "1", "yes", "on")
+FALSE_WORDS = ("false", "0", "no", "off")
+BEAM_SIZE_RANGE = (1, 10)
+
+
+def parse_bool(fields: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = fields.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in TRUE_WORDS:
+        return True
+    if lowered in FALSE_WORDS:
+        return False
+    raise InvalidRequest(f"{name} must be true or false", param=name)
+
+
+def parse_number(fields: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = fields.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidRequest(f"{name} must be a number from {low:g} to {high:g}", param=name) from None
+    if not low <= value <= high:
+        raise InvalidRequest(f"{name} must be a number from {low:g} to {high:g}", param=name)
+    return value
+
+
+def parse_int(fields: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    value = parse_number(fields, name, default, low, high)
+    if value != int(value):
+        raise InvalidRequest(f"{name} must be a whole number from {low} to {high}", param=name)
+    return int(value)
+
+
+def decoder_options(fields: Mapping[str, str]) -> TranscribeOptions:
+    """word_timestamps, vad, beam_size, prompt, hotwords, temperature (language and task come later)."""
+    temperature = fields.get("temperature")
+    return TranscribeOptions(
+        word_timestamps=parse_bool(fields, "word_timestamps", True),
+        vad=parse_bool(fields, "vad", True),
+        beam_size=parse_int(fields, "beam_size", 5, *BEAM_SIZE_RANGE),
+        prompt=fields.get("prompt") or None,
+        hotwords=fields.get("hotwords") or None,
+        temperature=parse_number(fields, "temperature", 0.0, 0.0, 1.0) if temperature else None,
+    )

@@ -1,0 +1,113 @@
+"""The raw-binary dialect (API.md §1, AppTek semantics): POST the audio bytes, poll, get a callback."""
+
+from __future__ import annotations
+
+import uuid
+
+from aiohttp import web
+
+from speechsvc.api.body import spool_body
+from speechsvc.api.keys import SERVICE
+from speechsvc.api.params import decoder_options, parse_number
+from speechsvc.audio.layout import parse_channel_labels, parse_channel_layout
+from speechsvc.audio.media import is_accepted_media_type
+from speechsvc.callbacks import header_safe
+from speechsvc.errors import RequestNotFound, UnsupportedMediaType
+from speechsvc.jobs.model import JobStatus
+from speechsvc.jobs.store import Job
+from speechsvc.results.formats import FormatSpec, parse_format
+from speechsvc.results.render import render
+from speechsvc.service import build_job_request
+
+MAX_WAIT_S = 300.0
+routes = web.RouteTableDef()
+
+
+@routes.post("/v1/transcribe")
+async def submit(request: web.Request) -> web.StreamResponse:
+    service = request.app[SERVICE]
+    query = request.query
+    job_request = build_job_request(
+        service.registry,
+        service.config,
+        model=query.get("model"),
+        layout=parse_channel_layout(query.get("channel_layout")),
+        labels=parse_channel_labels(query.get("channel_labels")),
+        language=query.get("language"),
+        task=query.get("task", "transcribe"),
+        options=decoder_options(query),
+        format=parse_format(query.get("format")),
+        callback_url=query.get("callback") or request.headers.get("x-callback-url"),
+        userdata=query.get("userdata") or request.headers.get("x-userdata"),
+    )
+    wait_s = parse_number(query, "wait", 0.0, 0.0, MAX_WAIT_S)
+    if not is_accepted_media_type(request.content_type):
+        raise UnsupportedMediaType(f"Content-Type {request.content_type!r} is not an accepted audio type")
+    job_id = uuid.uuid4().hex
+    spooled = service.config.spool_dir / f"{job_id}.upload"
+    size = await spool_body(request, spooled, service.config.max_upload_bytes)
+    await service.accept(job_id, spooled, size, request.content_type, job_request)
+    if wait_s > 0:
+        job = await service.wait(job_id, wait_s)
+        if job is not None and job.status.finished:
+            return job_response(job, None, with_body=True)
+    return web.json_response(
+        {"request_id": job_id, "success": True, "error": None, "status": JobStatus.QUEUED.value},
+        status=202,
+        headers={
+            "x-requestid": job_id,
+            "x-status": JobStatus.QUEUED.value,
+            "Location": f"/v1/transcribe/{job_id}",
+        },
+    )
+
+
+@routes.get("/v1/transcribe/{request_id}")  # HEAD too: aiohttp answers it with the same headers
+async def status(request: web.Request) -> web.StreamResponse:
+    job = await request.app[SERVICE].store.get(request.match_info["request_id"])
+    if job is None:
+        raise RequestNotFound(param="request_id")
+    spec = parse_format(request.query["format"]) if "format" in request.query else None
+    return job_response(job, spec, with_body=request.method != "HEAD")
+
+
+@routes.delete("/v1/transcribe/{request_id}")
+async def delete(request: web.Request) -> web.StreamResponse:
+    job = await request.app[SERVICE].store.delete(request.match_info["request_id"])
+    if job is None:
+        raise RequestNotFound(param="request_id")
+    job.audio_path.unlink(missing_ok=True)
+    return web.Response(status=204, headers={"x-requestid": job.id, "x-status": JobStatus.CANCELED.value})
+
+
+def job_headers(job: Job) -> dict[str, str]:
+    headers = {"x-requestid": job.id, "x-status": job.status.value, "x-progress": str(int(job.progress))}
+    if job.request.userdata is not None:
+        headers["x-userdata"] = job.request.userdata
+    if job.status == JobStatus.FAILED:
+        headers["x-error"] = header_safe(job.error or "failed")
+    return headers
+
+
+def job_response(job: Job, spec: FormatSpec | None, *, with_body: bool) -> web.Response:
+    """The status-poll answer: 204 while working, the result (or error text) once finished."""
+    headers = job_headers(job)
+    if not job.status.finished:
+        return web.Response(status=204, headers=headers)
+    if job.status == JobStatus.FAILED:
+        return web.Response(
+            text=(job.error or "failed") if with_body else None, headers=headers, content_type="text/plain"
+        )
+    if job.status == JobStatus.CANCELED or job.result is None:
+        return web.Response(status=200, headers=headers)
+    spec = spec or job.request.format
+    result = {**job.result, "status": job.status.value}
+    if job.callback_outcome is not None:
+        result["callback"] = job.callback_outcome
+    body = render(result, spec)
+    return web.Response(
+        body=body.encode() if with_body else None,
+        headers=headers,
+        content_type=spec.content_type.split(";")[0],
+        charset="utf-8",
+    )

@@ -1,0 +1,91 @@
+"""The application factory: every resource with a lifetime is a cleanup context."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+from aiohttp.abc import AbstractResolver
+from aiohttp.resolver import ThreadedResolver
+
+from speechsvc.api import ops, raw
+from speechsvc.api.keys import CONFIG, REGISTRY, SERVICE, STORE
+from speechsvc.api.middleware import request_context
+from speechsvc.asr.models import ModelRegistry, pick_compute_type, pick_device, whisper_loader
+from speechsvc.callbacks import CallbackSender, PolicyResolver
+from speechsvc.config import Config
+from speechsvc.jobs.store import open_store
+from speechsvc.jobs.worker import JobEvents, Worker
+from speechsvc.service import Service
+
+CLIENT_MAX_SIZE = 1024**2  # for small JSON bodies; audio bodies are streamed, not bounded by this
+
+
+def build_registry(config: Config) -> ModelRegistry:
+    """The real registry: faster-whisper models on the configured device."""
+    device = pick_device(config.device)
+    compute_type = pick_compute_type(config.compute_type, device)
+    loader = whisper_loader(device, compute_type, config.cpu_threads, num_workers=config.workers)
+    return ModelRegistry(config.model, config.model_cache_dir, loader)
+
+
+def create_app(
+    config: Config,
+    *,
+    registry: ModelRegistry | None = None,
+    resolver: AbstractResolver | None = None,
+) -> web.Application:
+    """Build the app. `registry` (a fake transcriber in fast tests) and `resolver` (callback address tests)
+    are the seams; when given, the caller owns them."""
+    app = web.Application(middlewares=[request_context], client_max_size=CLIENT_MAX_SIZE)
+    app[CONFIG] = config
+    owns_registry = registry is None
+    app[REGISTRY] = registry if registry is not None else build_registry(config)
+
+    async def models(app: web.Application) -> AsyncIterator[None]:
+        await asyncio.to_thread(app[REGISTRY].get)  # the default model loads once, at start-up
+        yield
+        if owns_registry:
+            app[REGISTRY].close()
+
+    async def jobs(app: web.Application) -> AsyncIterator[None]:
+        for folder in (config.spool_dir, config.audio_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        connector = aiohttp.TCPConnector(
+            resolver=PolicyResolver(resolver or ThreadedResolver(), deny_private=config.callback_deny_private)
+        )
+        async with open_store(config.db_path) as store, aiohttp.ClientSession(connector=connector) as session:
+            callbacks = CallbackSender(
+                session,
+                timeout_s=config.callback_timeout_s,
+                deny_private=config.callback_deny_private,
+                secret=config.webhook_secret,
+            )
+            events = JobEvents()
+            workers = [Worker(config, store, app[REGISTRY], callbacks, events) for _ in range(config.workers)]
+
+            def wake() -> None:
+                for worker in workers:
+                    worker.notify()
+
+            app[STORE] = store
+            app[SERVICE] = Service(config, store, app[REGISTRY], events, wake)
+            await workers[0].recover()
+            tasks = [
+                asyncio.create_task(worker.run(), name=f"worker-{i}") for i, worker in enumerate(workers)
+            ]
+            yield
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app.cleanup_ctx.append(models)
+    app.cleanup_ctx.append(jobs)
+    app.add_routes(raw.routes)
+    app.add_routes(ops.routes)
+    return app

@@ -1,0 +1,1 @@
+"""Speech recognition: the Transcriber seam, the faster-whisper engine and the model registry."""

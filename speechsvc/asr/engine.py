@@ -1,0 +1,112 @@
+"""The Transcriber seam and its real implementation, faster-whisper on CTranslate2."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+SAMPLE_RATE_HZ = 16000
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    """Decoder settings of one job (API.md §1 query parameters)."""
+
+    language: str | None = None  # None: detect per channel
+    task: str = "transcribe"
+    word_timestamps: bool = True
+    vad: bool = True
+    beam_size: int = 5
+    prompt: str | None = None
+    hotwords: str | None = None
+    temperature: float | None = None
+
+
+@dataclass(frozen=True)
+class Word:
+    start: float
+    end: float
+    word: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] = ()
+
+
+@dataclass
+class ChannelTranscript:
+    language: str
+    language_probability: float
+    duration_s: float
+    speech_s: float
+    segments: list[Segment] = field(default_factory=list)
+
+
+# Called after each segment with the audio time (seconds) transcribed so far; may raise to stop.
+ProgressFn = Callable[[float], None]
+
+
+class Transcriber(Protocol):
+    """Turns one channel of 16 kHz mono float32 samples into a transcript."""
+
+    name: str
+    multilingual: bool
+
+    def transcribe(
+        self, audio: npt.NDArray[np.float32], options: TranscribeOptions, on_progress: ProgressFn
+    ) -> ChannelTranscript: ...
+
+    def close(self) -> None: ...
+
+
+class WhisperEngine:
+    """faster-whisper's WhisperModel: one model, loaded once, shared by every job."""
+
+    def __init__(self, name: str, model: Any) -> None:
+        self.name = name
+        self.model = model
+        self.multilingual = bool(model.model.is_multilingual)
+
+    def transcribe(
+        self, audio: npt.NDArray[np.float32], options: TranscribeOptions, on_progress: ProgressFn
+    ) -> ChannelTranscript:
+        kwargs: dict[str, Any] = {}
+        if options.temperature is not None:
+            kwargs["temperature"] = options.temperature
+        segments, info = self.model.transcribe(
+            audio,
+            language=options.language if self.multilingual else "en",
+            task=options.task if self.multilingual else "transcribe",
+            beam_size=options.beam_size,
+            word_timestamps=options.word_timestamps,
+            vad_filter=options.vad,
+            initial_prompt=options.prompt,
+            hotwords=options.hotwords,
+            **kwargs,
+        )
+        result = ChannelTranscript(
+            language=info.language,
+            language_probability=round(float(info.language_probability), 4),
+            duration_s=round(float(info.duration), 3),
+            speech_s=round(float(info.duration_after_vad), 3),
+        )
+        for seg in segments:  # a generator: recognition happens while we iterate
+            words = tuple(
+                Word(round(w.start, 3), round(w.end, 3), w.word, round(float(w.probability), 4))
+                for w in seg.words or ()
+            )
+            result.segments.append(Segment(round(seg.start, 3), round(seg.end, 3), seg.text, words))
+            on_progress(float(seg.end))
+        return result
+
+    def close(self) -> None:
+        del self.model

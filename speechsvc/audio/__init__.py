@@ -1,0 +1,1 @@
+"""Audio: media types, container probing, PyAV decoding and channel selection."""

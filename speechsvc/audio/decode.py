@@ -1,0 +1,193 @@
+"""Probing and decoding with PyAV: every selected channel comes out as 16 kHz mono float32.
+
+The whole stream is resampled to 16 kHz float planar keeping its channel layout, and the selected
+channels are then taken from the planes in numpy (API.md §1: each selected channel on its own).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+from speechsvc.audio import media
+from speechsvc.audio.layout import ChannelRef
+from speechsvc.errors import (
+    AudioTooLong,
+    EmptyAudio,
+    NoAudioStream,
+    UndecodableAudio,
+    UnprocessableAudio,
+    UnsupportedMediaType,
+)
+
+SAMPLE_RATE_HZ = 16000
+PROBE_MAX_PACKETS = 200
+MAX_BAD_PACKETS = 50  # tolerate a few damaged packets, as telephony recordings have, but not a broken file
+
+Samples = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """One audio stream: its position among the file's audio streams, codec, rate and channel count."""
+
+    index: int
+    codec: str
+    sample_rate: int
+    channels: int
+    duration_s: float | None
+    decodable: bool = True
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    demuxer: str
+    streams: tuple[StreamInfo, ...]
+    duration_s: float | None
+
+    @property
+    def stream_channels(self) -> list[int]:
+        return [s.channels for s in self.streams]
+
+
+@contextmanager
+def open_container(path: Path, media_type: str) -> Iterator[Any]:
+    """Open `path` with the demuxer its magic bytes name (see speechsvc.audio.media), nothing else."""
+    with open(path, "rb") as handle:
+        head = handle.read(media.SNIFF_BYTES)
+    if not head:
+        raise EmptyAudio("the body is empty")
+    demuxer = media.sniff_demuxer(head, media_type)
+    if demuxer is None:
+        raise UndecodableAudio("the body is not an audio or video container this service reads")
+    options = {"sample_rate": str(media.MULAW_RAW_RATE_HZ)} if demuxer == media.MULAW else {}
+    try:
+        container = av.open(str(path), mode="r", format=demuxer, options=options)
+    except (av.FFmpegError, ValueError, OSError) as exc:
+        raise UndecodableAudio(f"the {demuxer.split(',')[0]} container could not be read: {exc}") from exc
+    try:
+        if container.format.name not in media.ALLOWED_DEMUXERS:  # belt and braces
+            raise UnsupportedMediaType(f"container {container.format.name!r} is not allowed")
+        yield container
+    finally:
+        container.close()
+
+
+def probe(path: Path, media_type: str, *, max_channels: int) -> ProbeResult:
+    """List the audio streams and prove each decodes at least one frame."""
+    with open_container(path, media_type) as container:
+        audio = list(container.streams.audio)
+        if not audio:
+            raise NoAudioStream()
+        for stream in audio:
+            if stream.codec_context.channels > max_channels:
+                raise UnprocessableAudio(
+                    f"audio stream {audio.index(stream)} has {stream.codec_context.channels} channels; "
+                    f"at most {max_channels} are accepted"
+                )
+        decoded = _first_frames(container, audio)
+        streams = tuple(
+            StreamInfo(
+                index=i,
+                codec=stream.codec_context.name,
+                sample_rate=stream.codec_context.sample_rate or 0,
+                channels=stream.codec_context.channels,
+                duration_s=float(stream.duration * stream.time_base)
+                if stream.duration is not None and stream.time_base is not None
+                else None,
+                decodable=stream.index in decoded,
+            )
+            for i, stream in enumerate(audio)
+        )
+        duration = container.duration / av.time_base if container.duration else None
+        return ProbeResult(container.format.name, streams, duration)
+
+
+def _first_frames(container: Any, audio: list[Any]) -> set[int]:
+    wanted = {s.index for s in audio}
+    decoded: set[int] = set()
+    for count, packet in enumerate(container.demux(audio)):
+        if count >= PROBE_MAX_PACKETS or decoded == wanted:
+            break
+        try:
+            if packet.decode():
+                decoded.add(packet.stream.index)
+        except (av.FFmpegError, ValueError):
+            continue
+    return decoded
+
+
+@dataclass
+class _StreamDecoder:
+    resampler: Any
+    wanted: list[tuple[int, int]]  # (position in output, channel index)
+    chunks: dict[int, list[Samples]] = field(default_factory=dict)
+    samples: int = 0
+
+    def take(self, frames: Sequence[Any]) -> None:
+        for frame in frames:
+            planes = frame.to_ndarray()  # fltp: shape (channels, samples)
+            planes = planes.reshape(-1, planes.shape[-1]) if planes.ndim == 2 else planes[None, :]
+            for position, channel in self.wanted:
+                self.chunks.setdefault(position, []).append(planes[channel].astype(np.float32, copy=True))
+            self.samples += planes.shape[-1]
+
+
+def decode_channels(
+    path: Path,
+    media_type: str,
+    refs: Sequence[ChannelRef],
+    *,
+    max_duration_s: float,
+    should_stop: Callable[[], None] | None = None,
+) -> list[Samples]:
+    """Decode the selected channels, each as 16 kHz mono float32, in the order of `refs`."""
+    if not refs:
+        raise UndecodableAudio("no channel selected")
+    max_samples = int(max_duration_s * SAMPLE_RATE_HZ)
+    with open_container(path, media_type) as container:
+        audio = list(container.streams.audio)
+        decoders: dict[int, _StreamDecoder] = {}
+        for position, ref in enumerate(refs):
+            if ref.stream >= len(audio):
+                raise UnprocessableAudio(f"the file has no audio stream {ref.stream}")
+            stream = audio[ref.stream]
+            decoder = decoders.setdefault(
+                stream.index,
+                _StreamDecoder(av.AudioResampler(format="fltp", rate=SAMPLE_RATE_HZ), []),
+            )
+            decoder.wanted.append((position, ref.channel))
+        bad_packets = 0
+        selected = [s for s in audio if s.index in decoders]
+        for packet in container.demux(selected):
+            decoder = decoders[packet.stream.index]
+            try:
+                frames = packet.decode()
+            except (av.FFmpegError, ValueError):
+                bad_packets += 1
+                if bad_packets > MAX_BAD_PACKETS:
+                    raise UndecodableAudio("too many damaged packets: the audio is corrupt") from None
+                continue
+            for frame in frames:
+                decoder.take(decoder.resampler.resample(frame))
+            if decoder.samples > max_samples:
+                raise AudioTooLong(f"the audio is longer than the {max_duration_s:g} s this server accepts")
+            if should_stop is not None and decoder.samples % (SAMPLE_RATE_HZ * 60) < 2048:
+                should_stop()
+        for decoder in decoders.values():
+            decoder.take(decoder.resampler.resample(None))  # flush the resampler's delayed samples
+        channels: list[Samples] = []
+        for position, ref in enumerate(refs):
+            chunks = decoders[audio[ref.stream].index].chunks.get(position, [])
+            samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+            if samples.size == 0:
+                raise EmptyAudio(f"audio stream {ref.stream} holds no decodable samples")
+            channels.append(samples)
+        return channels

@@ -1,0 +1,113 @@
+"""One frozen configuration object, built once at start-up from flags, then environment, then defaults."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "SPEECHSVC_"
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("data")
+    model: str = "tiny.en"
+    device: str = "auto"  # auto | cpu | cuda
+    compute_type: str = "auto"  # auto -> int8 on CPU, float16 on CUDA
+    workers: int = 1
+    cpu_threads: int = 0  # 0 = CTranslate2's default
+    max_upload_bytes: int = 2 * GIB
+    max_duration_s: float = 4 * 3600.0
+    max_channels: int = 32
+    webhook_secret: str | None = None
+    callback_timeout_s: float = 30.0
+    callback_deny_private: bool = False
+    log_level: str = "info"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    @property
+    def audio_dir(self) -> Path:
+        return self.data_dir / "audio"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "speechsvc.sqlite3"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.data_dir / "models"
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+def _convert(field: dataclasses.Field[Any], text: str) -> Any:
+    kind = str(field.type)
+    if "bool" in kind:
+        return _parse_bool(text)
+    if kind.startswith("int"):
+        return int(text)
+    if kind.startswith("float"):
+        return float(text)
+    if "Path" in kind:
+        return Path(text)
+    return text
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one flag per Config field; defaults are None so that the environment can fill the gaps."""
+    for field in dataclasses.fields(Config):
+        flag = "--" + field.name.replace("_", "-")
+        if "bool" in str(field.type):
+            parser.add_argument(flag, action="store_const", const=True, default=None)
+        else:
+            parser.add_argument(flag, default=None, metavar=field.name.upper())
+
+
+def build_config(args: argparse.Namespace | Mapping[str, Any], environ: Mapping[str, str]) -> Config:
+    """Flags first, then SPEECHSVC_* environment variables, then the defaults."""
+    given = vars(args) if isinstance(args, argparse.Namespace) else dict(args)
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(Config):
+        raw = given.get(field.name)
+        if raw is None:
+            raw = environ.get(ENV_PREFIX + field.name.upper())
+        if raw is None:
+            continue
+        values[field.name] = _convert(field, raw) if isinstance(raw, str) else raw
+    config = Config(**values)
+    _validate(config)
+    return config
+
+
+def _validate(config: Config) -> None:
+    if config.device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"--device must be auto, cpu or cuda, not {config.device!r}")
+    if config.workers < 1:
+        raise ValueError("--workers must be at least 1")
+    if config.max_upload_bytes < 1:
+        raise ValueError("--max-upload-bytes must be positive")
+    if config.max_duration_s <= 0:
+        raise ValueError("--max-duration-s must be positive")
+
+
+def config_from_env() -> Config:
+    """A Config from the environment alone (used by the offline CLI)."""
+    return build_config({}, os.environ)

@@ -1,0 +1,165 @@
+"""The one exception hierarchy. Each class carries its HTTP status, type and code; the docstring is the
+default message. One middleware (speechsvc.api.middleware) renders them as the JSON error envelope."""
+
+from __future__ import annotations
+
+
+class SpeechsvcError(Exception):
+    """Internal error."""
+
+    status = 500
+    type = "internal_error"
+    code = "internal_error"
+
+    def __init__(self, message: str | None = None, *, param: str | None = None) -> None:
+        self.message = message or (self.__doc__ or self.code).strip()
+        self.param = param
+        super().__init__(self.message)
+
+    def to_body(self, request_id: str) -> dict[str, object]:
+        return {
+            "error": {"message": self.message, "type": self.type, "code": self.code, "param": self.param},
+            "request_id": request_id,
+        }
+
+
+class InvalidRequest(SpeechsvcError):
+    """The request is invalid."""
+
+    status = 400
+    type = "invalid_request"
+    code = "invalid_request"
+
+
+class InvalidChannelLayout(InvalidRequest):
+    """channel_layout must look like [stream].channel[,[stream].channel], zero-based, no duplicates."""
+
+    code = "invalid_channel_layout"
+
+
+class InvalidCallbackUrl(InvalidRequest):
+    """The callback must be an absolute http or https URL to an allowed address."""
+
+    code = "invalid_callback_url"
+
+
+class UnsupportedLanguage(InvalidRequest):
+    """The model cannot transcribe this language."""
+
+    code = "unsupported_language"
+
+
+class MissingBody(InvalidRequest):
+    """The request body is empty: send the audio bytes as the body."""
+
+    code = "missing_body"
+
+
+class AuthenticationError(SpeechsvcError):
+    """A valid API key is required."""
+
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class NotFound(SpeechsvcError):
+    """Not found."""
+
+    status = 404
+    type = "not_found"
+    code = "not_found"
+
+
+class RequestNotFound(NotFound):
+    """No request with this id."""
+
+    code = "request_not_found"
+
+
+class ModelNotFound(NotFound):
+    """No such model; GET /v1/models lists the available ones."""
+
+    code = "model_not_found"
+
+
+class MethodNotAllowed(SpeechsvcError):
+    """This method is not allowed on this endpoint."""
+
+    status = 405
+    type = "invalid_request"
+    code = "method_not_allowed"
+
+
+class Conflict(SpeechsvcError):
+    """The request conflicts with the state of the resource."""
+
+    status = 409
+    type = "conflict"
+    code = "not_cancelable"
+
+
+class PayloadTooLarge(SpeechsvcError):
+    """The upload is larger than the server accepts."""
+
+    status = 413
+    type = "payload_too_large"
+    code = "file_too_large"
+
+
+class AudioTooLong(PayloadTooLarge):
+    """The decoded audio is longer than the server accepts."""
+
+    code = "audio_too_long"
+
+
+class UnsupportedMediaType(SpeechsvcError):
+    """This media type or container is not accepted."""
+
+    status = 415
+    type = "unsupported_media_type"
+    code = "unsupported_media_type"
+
+
+class UnprocessableAudio(SpeechsvcError):
+    """The audio could not be processed."""
+
+    status = 422
+    type = "unprocessable_audio"
+    code = "undecodable_audio"
+
+
+class UndecodableAudio(UnprocessableAudio):
+    """The body could not be decoded as audio."""
+
+    code = "undecodable_audio"
+
+
+class NoAudioStream(UnprocessableAudio):
+    """The file has no audio stream."""
+
+    code = "no_audio_stream"
+
+
+class ChannelOutOfRange(UnprocessableAudio):
+    """channel_layout selects a stream or channel that the file does not have."""
+
+    code = "channel_out_of_range"
+
+
+class EmptyAudio(UnprocessableAudio):
+    """The audio stream holds no samples."""
+
+    code = "empty_audio"
+
+
+class Unavailable(SpeechsvcError):
+    """The service cannot take this request now; retry later."""
+
+    status = 503
+    type = "unavailable"
+    code = "model_loading"
+
+
+class JobCanceled(Exception):
+    """Raised inside the pipeline when its job was canceled or deleted while running."""

@@ -1,0 +1,64 @@
+"""Job states and the stored description of a job request."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+from speechsvc.asr.engine import TranscribeOptions
+from speechsvc.audio.layout import ChannelRef, parse_channel_layout
+from speechsvc.results.formats import FormatSpec, parse_format
+
+
+class JobStatus(str, Enum):
+    """The API's x-status values (API.md §1)."""
+
+    RECEIVED = "Received"
+    QUEUED = "Queued"
+    PENDING = "Pending"
+    READY = "Ready"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    CANCELED = "Canceled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.READY, JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED)
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """Everything a submission asked for, stored with the job as JSON."""
+
+    model: str
+    layout: tuple[ChannelRef, ...] | None = None
+    labels: tuple[str, ...] | None = None
+    options: TranscribeOptions = field(default_factory=TranscribeOptions)
+    format: FormatSpec = field(default_factory=FormatSpec)
+    callback_url: str | None = None
+    userdata: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "channel_layout": ",".join(ref.token for ref in self.layout) if self.layout else None,
+            "channel_labels": list(self.labels) if self.labels else None,
+            "options": asdict(self.options),
+            "format": str(self.format),
+            "callback_url": self.callback_url,
+            "userdata": self.userdata,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JobRequest:
+        labels = data.get("channel_labels")
+        return cls(
+            model=data["model"],
+            layout=parse_channel_layout(data.get("channel_layout")),
+            labels=tuple(labels) if labels else None,
+            options=TranscribeOptions(**data.get("options", {})),
+            format=parse_format(data.get("format")),
+            callback_url=data.get("callback_url"),
+            userdata=data.get("userdata"),
+        )

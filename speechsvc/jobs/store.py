@@ -1,0 +1,252 @@
+"""The durable job store: one SQLite file (WAL, synchronous=FULL) through aiosqlite."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from speechsvc.jobs.model import JobRequest, JobStatus
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id                  TEXT PRIMARY KEY,
+    status              TEXT NOT NULL,
+    created_at          REAL NOT NULL,
+    updated_at          REAL NOT NULL,
+    finished_at         REAL,
+    media_type          TEXT NOT NULL,
+    audio_path          TEXT NOT NULL,
+    audio_bytes         INTEGER NOT NULL,
+    request             TEXT NOT NULL,
+    progress            REAL NOT NULL DEFAULT 0,
+    error               TEXT,
+    result              TEXT,
+    attempts            INTEGER NOT NULL DEFAULT 0,
+    lease_expires_at    REAL,
+    callback_started_at REAL,
+    callback_outcome    TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at);
+"""
+INTERRUPTED_CALLBACK = "callback attempt interrupted by a restart; not retried (at most one attempt)"
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    status: JobStatus
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+    media_type: str
+    audio_path: Path
+    audio_bytes: int
+    request: JobRequest
+    progress: float
+    error: str | None
+    result: dict[str, Any] | None
+    attempts: int
+    callback_started_at: float | None
+    callback_outcome: dict[str, Any] | None
+
+    @classmethod
+    def from_row(cls, row: aiosqlite.Row) -> Job:
+        return cls(
+            id=row["id"],
+            status=JobStatus(row["status"]),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            finished_at=row["finished_at"],
+            media_type=row["media_type"],
+            audio_path=Path(row["audio_path"]),
+            audio_bytes=row["audio_bytes"],
+            request=JobRequest.from_json(json.loads(row["request"])),
+            progress=row["progress"],
+            error=row["error"],
+            result=json.loads(row["result"]) if row["result"] else None,
+            attempts=row["attempts"],
+            callback_started_at=row["callback_started_at"],
+            callback_outcome=json.loads(row["callback_outcome"]) if row["callback_outcome"] else None,
+        )
+
+
+class Store:
+    """All job state lives here; every write is committed before the caller goes on."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self.db = db
+
+    async def _write(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        cursor = await self.db.execute(sql, params)
+        await self.db.commit()
+        return cursor.rowcount
+
+    async def insert(
+        self,
+        job_id: str,
+        media_type: str,
+        audio_path: Path,
+        audio_bytes: int,
+        request: JobRequest,
+        status: JobStatus = JobStatus.QUEUED,
+    ) -> None:
+        now = time.time()
+        await self._write(
+            "INSERT INTO jobs (id, status, created_at, updated_at, media_type, audio_path, audio_bytes, request)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                job_id,
+                status.value,
+                now,
+                now,
+                media_type,
+                str(audio_path),
+                audio_bytes,
+                json.dumps(request.to_json()),
+            ),
+        )
+
+    async def get(self, job_id: str) -> Job | None:
+        async with self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cursor:
+            row = await cursor.fetchone()
+        return Job.from_row(row) if row is not None else None
+
+    async def delete(self, job_id: str) -> Job | None:
+        """Remove the job; a worker running it sees the row gone at its next progress update."""
+        job = await self.get(job_id)
+        if job is not None:
+            await self._write("DELETE FROM jobs WHERE id = ?", (job_id,))
+        return job
+
+    async def claim(self, lease_s: float) -> Job | None:
+        """Take the oldest Queued job (or a Pending one whose lease ran out) and mark it Pending."""
+        now = time.time()
+        async with self.db.execute(
+            "UPDATE jobs SET status = ?, attempts = attempts + 1, lease_expires_at = ?, updated_at = ?"
+            " WHERE id = (SELECT id FROM jobs WHERE status = ? OR (status = ? AND lease_expires_at < ?)"
+            "             ORDER BY created_at LIMIT 1)"
+            " RETURNING *",
+            (
+                JobStatus.PENDING.value,
+                now + lease_s,
+                now,
+                JobStatus.QUEUED.value,
+                JobStatus.PENDING.value,
+                now,
+            ),
+        ) as cursor:
+            row = await cursor.fetchone()
+        await self.db.commit()
+        return Job.from_row(row) if row is not None else None
+
+    async def update_progress(self, job_id: str, progress: float, lease_s: float) -> bool:
+        """Record progress and renew the lease; False if the job is gone or no longer Pending."""
+        now = time.time()
+        changed = await self._write(
+            "UPDATE jobs SET progress = ?, lease_expires_at = ?, updated_at = ? WHERE id = ? AND status = ?",
+            (progress, now + lease_s, now, job_id, JobStatus.PENDING.value),
+        )
+        return changed == 1
+
+    async def complete(self, job_id: str, result: dict[str, Any], *, has_callback: bool) -> bool:
+        """Store the result: Ready if a callback is still to be made, else Completed."""
+        status = JobStatus.READY if has_callback else JobStatus.COMPLETED
+        now = time.time()
+        changed = await self._write(
+            "UPDATE jobs SET status = ?, result = ?, progress = 100, lease_expires_at = NULL,"
+            " updated_at = ?, finished_at = ? WHERE id = ? AND status = ?",
+            (status.value, json.dumps(result), now, now, job_id, JobStatus.PENDING.value),
+        )
+        return changed == 1
+
+    async def fail(self, job_id: str, error: str) -> bool:
+        now = time.time()
+        changed = await self._write(
+            "UPDATE jobs SET status = ?, error = ?, lease_expires_at = NULL, updated_at = ?, finished_at = ?"
+            " WHERE id = ? AND status IN (?, ?, ?)",
+            (
+                JobStatus.FAILED.value,
+                error,
+                now,
+                now,
+                job_id,
+                JobStatus.RECEIVED.value,
+                JobStatus.QUEUED.value,
+                JobStatus.PENDING.value,
+            ),
+        )
+        return changed == 1
+
+    async def mark_callback_started(self, job_id: str) -> bool:
+        """Claim the one callback attempt. Committed before sending, so a crash never causes a second."""
+        changed = await self._write(
+            "UPDATE jobs SET callback_started_at = ? WHERE id = ? AND callback_started_at IS NULL",
+            (time.time(), job_id),
+        )
+        return changed == 1
+
+    async def finish_callback(self, job_id: str, outcome: dict[str, Any]) -> None:
+        """Store the attempt's outcome; a Ready job becomes Completed."""
+        await self._write(
+            "UPDATE jobs SET callback_outcome = ?, updated_at = ?,"
+            " status = CASE status WHEN ? THEN ? ELSE status END WHERE id = ?",
+            (json.dumps(outcome), time.time(), JobStatus.READY.value, JobStatus.COMPLETED.value, job_id),
+        )
+
+    async def recover(self) -> list[Job]:
+        """At start-up: hand back jobs a previous process left running, and close interrupted callbacks.
+
+        Returns the finished jobs whose callback has not been attempted yet.
+        """
+        now = time.time()
+        await self.db.execute(
+            "UPDATE jobs SET status = ?, lease_expires_at = NULL, progress = 0, updated_at = ?"
+            " WHERE status IN (?, ?)",
+            (JobStatus.QUEUED.value, now, JobStatus.PENDING.value, JobStatus.RECEIVED.value),
+        )
+        interrupted = {"url": None, "attempted_at": None, "http_status": None, "error": INTERRUPTED_CALLBACK}
+        await self.db.execute(
+            "UPDATE jobs SET status = ?, callback_outcome = ?, updated_at = ?"
+            " WHERE status = ? AND callback_started_at IS NOT NULL",
+            (JobStatus.COMPLETED.value, json.dumps(interrupted), now, JobStatus.READY.value),
+        )
+        await self.db.commit()
+        async with self.db.execute(
+            "SELECT * FROM jobs WHERE callback_started_at IS NULL AND json_extract(request, '$.callback_url')"
+            " IS NOT NULL AND status IN (?, ?) ORDER BY finished_at",
+            (JobStatus.READY.value, JobStatus.FAILED.value),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [Job.from_row(row) for row in rows]
+
+    async def count_by_status(self) -> dict[str, int]:
+        async with self.db.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status") as cursor:
+            return {row[0]: row[1] for row in await cursor.fetchall()}
+
+    async def writable(self) -> bool:
+        try:
+            await self.db.execute("CREATE TEMP TABLE IF NOT EXISTS _probe (x)")
+            return True
+        except aiosqlite.Error:
+            return False
+
+
+@asynccontextmanager
+async def open_store(path: Path) -> AsyncIterator[Store]:
+    """Open (creating if need be) the SQLite job store at `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    async with aiosqlite.connect(path) as db:
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=FULL")
+        await db.execute("PRAGMA busy_timeout=5000")
+        await db.executescript(SCHEMA)
+        await db.commit()
+        yield Store(db)

@@ -1,0 +1,172 @@
+"""The worker: claims jobs with a lease, runs the pipeline off the event loop, stores the result,
+makes the callback, and on start-up takes back whatever a previous process left unfinished."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from pathlib import Path
+
+from speechsvc.asr.models import ModelRegistry
+from speechsvc.callbacks import CallbackSender
+from speechsvc.config import Config
+from speechsvc.errors import JobCanceled, SpeechsvcError
+from speechsvc.jobs.pipeline import run_pipeline
+from speechsvc.jobs.store import Job, Store
+
+log = logging.getLogger(__name__)
+
+LEASE_S = 60.0
+IDLE_POLL_S = 1.0
+PROGRESS_INTERVAL_S = 0.5
+MAX_ATTEMPTS = 3  # a job that took down its worker this often is failed, not retried forever
+
+
+class JobEvents:
+    """In-process notice of a job reaching Ready/Completed/Failed, for `wait=`."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, list[asyncio.Event]] = {}
+
+    def watch(self, job_id: str) -> asyncio.Event:
+        event = asyncio.Event()
+        self._events.setdefault(job_id, []).append(event)
+        return event
+
+    def forget(self, job_id: str, event: asyncio.Event) -> None:
+        waiting = self._events.get(job_id, [])
+        if event in waiting:
+            waiting.remove(event)
+        if not waiting:
+            self._events.pop(job_id, None)
+
+    def fire(self, job_id: str) -> None:
+        for event in self._events.pop(job_id, []):
+            event.set()
+
+
+class _ProgressBridge:
+    """Carries progress from the pipeline thread to the event loop, and a cancel the other way."""
+
+    def __init__(self) -> None:
+        self.percent = 0.0
+        self.canceled = threading.Event()
+
+    def __call__(self, percent: float) -> None:
+        if self.canceled.is_set():
+            raise JobCanceled()
+        self.percent = max(self.percent, min(percent, 100.0))
+
+
+class Worker:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        registry: ModelRegistry,
+        callbacks: CallbackSender,
+        events: JobEvents,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.registry = registry
+        self.callbacks = callbacks
+        self.events = events
+        self.wake = asyncio.Event()
+
+    def notify(self) -> None:
+        self.wake.set()
+
+    async def recover(self) -> None:
+        """Re-queue interrupted jobs and make the callbacks a crash left unmade."""
+        for job in await self.store.recover():
+            await self.callbacks.deliver_for(self.store, job)
+
+    async def run(self) -> None:
+        while True:
+            job = await self.store.claim(LEASE_S)
+            if job is None:
+                self.wake.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), IDLE_POLL_S)
+                continue
+            try:
+                await self.process(job)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # never let one job take the worker down
+                log.exception("job %s: unexpected error in the worker", job.id)
+                await self.store.fail(job.id, "internal error while processing the job")
+
+    async def process(self, job: Job) -> None:
+        log.info("job %s: Pending (attempt %d)", job.id, job.attempts)
+        if job.attempts > MAX_ATTEMPTS:
+            await self._finish_failed(job, f"the job stopped its worker {MAX_ATTEMPTS} times; giving up")
+            return
+        bridge = _ProgressBridge()
+        ticker = asyncio.create_task(self._report_progress(job.id, bridge))
+        try:
+            transcriber = await asyncio.to_thread(self.registry.get, job.request.model)
+            result = await asyncio.to_thread(
+                run_pipeline,
+                job.id,
+                job.audio_path,
+                job.media_type,
+                job.request,
+                transcriber,
+                max_duration_s=self.config.max_duration_s,
+                max_channels=self.config.max_channels,
+                on_progress=bridge,
+            )
+        except asyncio.CancelledError:
+            bridge.canceled.set()  # shutting down: the thread stops at its next segment; the job stays
+            raise  # Pending and is handed back to the queue at the next start-up
+        except JobCanceled:
+            log.info("job %s: canceled while running", job.id)
+            self._remove_audio(job.audio_path)
+            return
+        except SpeechsvcError as exc:
+            await self._finish_failed(job, exc.message)
+            return
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+        has_callback = job.request.callback_url is not None
+        if not await self.store.complete(job.id, result, has_callback=has_callback):
+            log.info("job %s: finished after it was deleted; result dropped", job.id)
+            return
+        self._remove_audio(job.audio_path)
+        log.info("job %s: %s", job.id, "Ready" if has_callback else "Completed")
+        self.events.fire(job.id)
+        if has_callback:
+            await self._callback(job.id)
+
+    async def _finish_failed(self, job: Job, message: str) -> None:
+        if await self.store.fail(job.id, message):
+            log.info("job %s: Failed: %s", job.id, message)
+            self._remove_audio(job.audio_path)
+            self.events.fire(job.id)
+            if job.request.callback_url is not None:
+                await self._callback(job.id)
+
+    async def _callback(self, job_id: str) -> None:
+        job = await self.store.get(job_id)
+        if job is not None:
+            await self.callbacks.deliver_for(self.store, job)
+            self.events.fire(job_id)
+
+    async def _report_progress(self, job_id: str, bridge: _ProgressBridge) -> None:
+        """Write progress every PROGRESS_INTERVAL_S; each write also renews the lease."""
+        while True:
+            await asyncio.sleep(PROGRESS_INTERVAL_S)
+            if not await self.store.update_progress(job_id, round(bridge.percent, 1), LEASE_S):
+                bridge.canceled.set()  # deleted (DELETE) while running: stop at the next segment
+                return
+
+    @staticmethod
+    def _remove_audio(path: Path) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()

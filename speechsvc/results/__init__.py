@@ -1,0 +1,1 @@
+"""Results: the canonical JSON document and the formats rendered from it."""

@@ -1,0 +1,135 @@
+"""The one service every dialect talks to: validate a job request, accept a job, look it up, wait."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+from speechsvc.api.body import commit_file, discard
+from speechsvc.asr.engine import TranscribeOptions
+from speechsvc.asr.models import ModelRegistry
+from speechsvc.audio.layout import ChannelRef
+from speechsvc.callbacks import validate_callback_url
+from speechsvc.config import Config
+from speechsvc.errors import InvalidRequest, UnsupportedLanguage
+from speechsvc.jobs.model import JobRequest
+from speechsvc.jobs.pipeline import select_channels
+from speechsvc.jobs.store import Job, Store
+from speechsvc.jobs.worker import JobEvents
+from speechsvc.results.formats import FormatSpec
+
+MAX_USERDATA_BYTES = 4096
+MAX_PROMPT_CHARS = 2000
+
+
+def _language_codes() -> frozenset[str]:
+    # faster-whisper keeps Whisper's language list in this module-level tuple.
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    return frozenset(_LANGUAGE_CODES)
+
+
+def build_job_request(
+    registry: ModelRegistry,
+    config: Config,
+    *,
+    model: str | None,
+    layout: tuple[ChannelRef, ...] | None,
+    labels: tuple[str, ...] | None,
+    language: str | None,
+    task: str,
+    options: TranscribeOptions,
+    format: FormatSpec,
+    callback_url: str | None,
+    userdata: str | None,
+) -> JobRequest:
+    """A job request checked against the model and the policies; 4xx on anything wrong.
+
+    Shared by every dialect and the offline CLI."""
+    spec = registry.spec_for_request(model)  # 404 model_not_found
+    multilingual = spec.multilingual
+    if task not in ("transcribe", "translate"):
+        raise InvalidRequest("task must be transcribe or translate", param="task")
+    if task == "translate" and multilingual is False:
+        raise InvalidRequest(f"model {spec.name} is English-only and cannot translate", param="task")
+    lang = (language or "").strip().lower() or None
+    if lang == "auto":
+        lang = None
+    if lang is not None and lang not in _language_codes():
+        raise UnsupportedLanguage(f"unknown language code {lang!r}", param="language")
+    if multilingual is False:
+        if lang not in (None, "en"):
+            raise UnsupportedLanguage(f"model {spec.name} is English-only", param="language")
+        lang = "en"
+    if layout is not None and labels is not None and len(labels) != len(layout):
+        raise InvalidRequest(
+            f"channel_labels names {len(labels)} channel(s) but channel_layout selects {len(layout)}",
+            param="channel_labels",
+        )
+    for text, name in ((options.prompt, "prompt"), (options.hotwords, "hotwords")):
+        if text is not None and len(text) > MAX_PROMPT_CHARS:
+            raise InvalidRequest(f"{name} is longer than {MAX_PROMPT_CHARS} characters", param=name)
+    if callback_url is not None:
+        validate_callback_url(callback_url, deny_private=config.callback_deny_private)
+    if userdata is not None:
+        if len(userdata.encode()) > MAX_USERDATA_BYTES:
+            raise InvalidRequest("userdata is longer than 4 KiB", param="userdata")
+        if not userdata.isprintable() or not userdata.isascii():
+            raise InvalidRequest(
+                "userdata must be printable ASCII (it is sent as a header)", param="userdata"
+            )
+    options = dataclasses.replace(options, language=lang, task=task)
+    return JobRequest(spec.name, layout, labels, options, format, callback_url, userdata)
+
+
+class Service:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        registry: ModelRegistry,
+        events: JobEvents,
+        wake: Callable[[], None],
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.registry = registry
+        self.events = events
+        self.wake = wake
+
+    async def accept(
+        self, job_id: str, spooled: Path, size: int, media_type: str, request: JobRequest
+    ) -> None:
+        """Probe the spooled audio (4xx now, not later), store it durably and queue the job."""
+        try:
+            await asyncio.to_thread(
+                select_channels,
+                spooled,
+                media_type,
+                request,
+                max_channels=self.config.max_channels,
+                max_duration_s=self.config.max_duration_s,
+            )
+            audio_path = self.config.audio_dir / job_id
+            await asyncio.to_thread(commit_file, spooled, audio_path)
+        except BaseException:
+            discard(spooled)
+            raise
+        await self.store.insert(job_id, media_type, audio_path, size, request)
+        self.wake()
+
+    async def wait(self, job_id: str, seconds: float) -> Job | None:
+        """Hold until the job is finished (Ready, Completed or Failed) or `seconds` pass."""
+        event = self.events.watch(job_id)
+        try:
+            job = await self.store.get(job_id)
+            if job is None or job.status.finished or seconds <= 0:
+                return job
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(event.wait(), seconds)
+        finally:
+            self.events.forget(job_id, event)
+        return await self.store.get(job_id)

