@@ -104,6 +104,7 @@ class Service:
         self, job_id: str, spooled: Path, size: int, media_type: str, request: JobRequest
     ) -> None:
         """Probe the spooled audio (4xx now, not later), store it durably and queue the job."""
+        audio_path = self.config.audio_dir / job_id
         try:
             await asyncio.to_thread(
                 select_channels,
@@ -113,12 +114,12 @@ class Service:
                 max_channels=self.config.max_channels,
                 max_duration_s=self.config.max_duration_s,
             )
-            audio_path = self.config.audio_dir / job_id
             await asyncio.to_thread(commit_file, spooled, audio_path)
+            await self.store.insert(job_id, media_type, audio_path, size, request)
         except BaseException:
             discard(spooled)
+            discard(audio_path)
             raise
-        await self.store.insert(job_id, media_type, audio_path, size, request)
         self.wake()
 
     async def wait(self, job_id: str, seconds: float) -> Job | None:

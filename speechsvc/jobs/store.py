@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -78,15 +79,32 @@ class Job:
 
 
 class Store:
-    """All job state lives here; every write is committed before the caller goes on."""
+    """All job state lives here; every write is committed before the caller goes on.
+
+    One connection is shared by the handlers and the workers, so each operation (statements, fetch,
+    commit) holds a lock: otherwise a commit can land while another coroutine's statement is still
+    open ("cannot commit transaction - SQL statements in progress") or commit someone else's write.
+    """
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self.db = db
+        self.lock = asyncio.Lock()
 
     async def _write(self, sql: str, params: tuple[Any, ...] = ()) -> int:
-        cursor = await self.db.execute(sql, params)
-        await self.db.commit()
-        return cursor.rowcount
+        async with self.lock:
+            cursor = await self.db.execute(sql, params)
+            await self.db.commit()
+            return cursor.rowcount
+
+    async def _fetch(
+        self, sql: str, params: tuple[Any, ...] = (), *, commit: bool = False
+    ) -> list[aiosqlite.Row]:
+        async with self.lock:
+            async with self.db.execute(sql, params) as cursor:
+                rows = list(await cursor.fetchall())
+            if commit:
+                await self.db.commit()
+            return rows
 
     async def insert(
         self,
@@ -114,21 +132,18 @@ class Store:
         )
 
     async def get(self, job_id: str) -> Job | None:
-        async with self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cursor:
-            row = await cursor.fetchone()
-        return Job.from_row(row) if row is not None else None
+        rows = await self._fetch("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return Job.from_row(rows[0]) if rows else None
 
     async def delete(self, job_id: str) -> Job | None:
         """Remove the job; a worker running it sees the row gone at its next progress update."""
-        job = await self.get(job_id)
-        if job is not None:
-            await self._write("DELETE FROM jobs WHERE id = ?", (job_id,))
-        return job
+        rows = await self._fetch("DELETE FROM jobs WHERE id = ? RETURNING *", (job_id,), commit=True)
+        return Job.from_row(rows[0]) if rows else None
 
     async def claim(self, lease_s: float) -> Job | None:
         """Take the oldest Queued job (or a Pending one whose lease ran out) and mark it Pending."""
         now = time.time()
-        async with self.db.execute(
+        rows = await self._fetch(
             "UPDATE jobs SET status = ?, attempts = attempts + 1, lease_expires_at = ?, updated_at = ?"
             " WHERE id = (SELECT id FROM jobs WHERE status = ? OR (status = ? AND lease_expires_at < ?)"
             "             ORDER BY created_at LIMIT 1)"
@@ -141,10 +156,9 @@ class Store:
                 JobStatus.PENDING.value,
                 now,
             ),
-        ) as cursor:
-            row = await cursor.fetchone()
-        await self.db.commit()
-        return Job.from_row(row) if row is not None else None
+            commit=True,
+        )
+        return Job.from_row(rows[0]) if rows else None
 
     async def update_progress(self, job_id: str, progress: float, lease_s: float) -> bool:
         """Record progress and renew the lease; False if the job is gone or no longer Pending."""
@@ -206,33 +220,33 @@ class Store:
         Returns the finished jobs whose callback has not been attempted yet.
         """
         now = time.time()
-        await self.db.execute(
-            "UPDATE jobs SET status = ?, lease_expires_at = NULL, progress = 0, updated_at = ?"
-            " WHERE status IN (?, ?)",
-            (JobStatus.QUEUED.value, now, JobStatus.PENDING.value, JobStatus.RECEIVED.value),
-        )
         interrupted = {"url": None, "attempted_at": None, "http_status": None, "error": INTERRUPTED_CALLBACK}
-        await self.db.execute(
-            "UPDATE jobs SET status = ?, callback_outcome = ?, updated_at = ?"
-            " WHERE status = ? AND callback_started_at IS NOT NULL",
-            (JobStatus.COMPLETED.value, json.dumps(interrupted), now, JobStatus.READY.value),
-        )
-        await self.db.commit()
-        async with self.db.execute(
+        async with self.lock:
+            await self.db.execute(
+                "UPDATE jobs SET status = ?, lease_expires_at = NULL, progress = 0, updated_at = ?"
+                " WHERE status IN (?, ?)",
+                (JobStatus.QUEUED.value, now, JobStatus.PENDING.value, JobStatus.RECEIVED.value),
+            )
+            await self.db.execute(
+                "UPDATE jobs SET status = ?, callback_outcome = ?, updated_at = ?"
+                " WHERE status = ? AND callback_started_at IS NOT NULL",
+                (JobStatus.COMPLETED.value, json.dumps(interrupted), now, JobStatus.READY.value),
+            )
+            await self.db.commit()
+        rows = await self._fetch(
             "SELECT * FROM jobs WHERE callback_started_at IS NULL AND json_extract(request, '$.callback_url')"
             " IS NOT NULL AND status IN (?, ?) ORDER BY finished_at",
             (JobStatus.READY.value, JobStatus.FAILED.value),
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         return [Job.from_row(row) for row in rows]
 
     async def count_by_status(self) -> dict[str, int]:
-        async with self.db.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status") as cursor:
-            return {row[0]: row[1] for row in await cursor.fetchall()}
+        rows = await self._fetch("SELECT status, COUNT(*) FROM jobs GROUP BY status")
+        return {row[0]: row[1] for row in rows}
 
     async def writable(self) -> bool:
         try:
-            await self.db.execute("CREATE TEMP TABLE IF NOT EXISTS _probe (x)")
+            await self._write("CREATE TEMP TABLE IF NOT EXISTS _probe (x)")
             return True
         except aiosqlite.Error:
             return False

@@ -108,3 +108,19 @@ async def test_models_and_health(slow_client: TestClient) -> None:
     models = await (await slow_client.get("/v1/models")).json()
     assert models["object"] == "list"
     assert models["data"][0]["id"] == "tiny.en" and models["data"][0]["default"] is True
+
+
+async def test_concurrent_submissions_while_the_worker_runs(slow_client: TestClient, tmp_path: Path) -> None:
+    """Submits racing the worker's claims and progress writes on the shared SQLite connection: every
+    submission is answered 202 and every job completes (a 500 here once hid an inserted job)."""
+    body = corpus("stereo_diarization.wav").read_bytes()
+
+    async def submit() -> str:
+        response = await slow_client.post("/v1/transcribe", data=body, headers={"Content-Type": "audio/wav"})
+        assert response.status == 202, await response.text()
+        return str(response.headers["x-requestid"])
+
+    ids = await asyncio.gather(*(submit() for _ in range(30)))
+    assert len(set(ids)) == 30
+    for request_id in ids:
+        assert (await poll_until(slow_client, request_id, {"Completed"}, timeout_s=60)).status == 200
