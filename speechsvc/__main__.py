@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -12,8 +13,12 @@ from aiohttp import web
 
 from speechsvc.app import create_app
 from speechsvc.asr.models import ModelRegistry, whisper_loader
+from speechsvc.auth import is_loopback
 from speechsvc.cli import add_transcribe_arguments, transcribe_files
-from speechsvc.config import add_config_arguments, build_config
+from speechsvc.config import Config, add_config_arguments, build_config
+from speechsvc.keys_cli import add_keys_arguments, count_active_keys, run_keys
+
+CONFIG_FIELDS = frozenset(field.name for field in dataclasses.fields(Config))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -26,12 +31,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add_transcribe_arguments(transcribe)
     models = commands.add_parser("models", help="list the models this installation can serve")
     add_config_arguments(models)
+    keys = commands.add_parser("keys", help="create, list or revoke API keys")
+    add_config_arguments(keys)
+    add_keys_arguments(keys)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    config_fields = {k: v for k, v in vars(args).items() if k not in ("command", "files")}
+    config_fields = {k: v for k, v in vars(args).items() if k in CONFIG_FIELDS}
     try:
         config = build_config(config_fields, os.environ)
     except ValueError as exc:
@@ -42,7 +50,16 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if args.command == "keys":
+        return run_keys(config, args)
     if args.command == "serve":
+        if not is_loopback(config.host) and not config.no_auth and count_active_keys(config) == 0:
+            print(
+                f"speechsvc: refusing to listen on {config.host} with no API key: create one with "
+                "`speechsvc keys create NAME`, or pass --no-auth to serve without keys",
+                file=sys.stderr,
+            )
+            return 2
         app = create_app(config)
         print(
             f"speechsvc listening on http://{config.host}:{config.port} (model {config.model})",

@@ -12,16 +12,21 @@ from aiohttp.abc import AbstractResolver
 from aiohttp.resolver import ThreadedResolver
 
 from speechsvc.api import ops, raw
-from speechsvc.api.keys import CONFIG, REGISTRY, SERVICE, STORE
-from speechsvc.api.middleware import request_context
+from speechsvc.api.keys import AUTH, CONFIG, METRICS, RATE_LIMITER, REGISTRY, SERVICE, STORE
+from speechsvc.api.middleware import guard, request_context
 from speechsvc.asr.models import ModelRegistry, pick_compute_type, pick_device, whisper_loader
+from speechsvc.audio import isolate
+from speechsvc.auth import Authenticator, RateLimiter, is_loopback
 from speechsvc.callbacks import CallbackSender, PolicyResolver
 from speechsvc.config import Config
 from speechsvc.jobs.store import open_store
-from speechsvc.jobs.worker import JobEvents, Worker
+from speechsvc.jobs.worker import JobEvents, Worker, clean_spool, run_janitor
+from speechsvc.metrics import Metrics
 from speechsvc.service import Service
 
 CLIENT_MAX_SIZE = 1024**2  # for small JSON bodies; audio bodies are streamed, not bounded by this
+JANITOR_MAX_INTERVAL_S = 300.0
+JANITOR_MIN_INTERVAL_S = 1.0
 
 
 def build_registry(config: Config) -> ModelRegistry:
@@ -40,18 +45,22 @@ def create_app(
 ) -> web.Application:
     """Build the app. `registry` (a fake transcriber in fast tests) and `resolver` (callback address tests)
     are the seams; when given, the caller owns them."""
-    app = web.Application(middlewares=[request_context], client_max_size=CLIENT_MAX_SIZE)
+    app = web.Application(middlewares=[request_context, guard], client_max_size=CLIENT_MAX_SIZE)
     app[CONFIG] = config
+    app[METRICS] = Metrics()
+    app[RATE_LIMITER] = RateLimiter(config.rate_limit_rpm)
     owns_registry = registry is None
     app[REGISTRY] = registry if registry is not None else build_registry(config)
 
     async def models(app: web.Application) -> AsyncIterator[None]:
         await asyncio.to_thread(app[REGISTRY].get)  # the default model loads once, at start-up
+        await asyncio.to_thread(isolate.ensure_started)  # the decoder forkserver, before the first request
         yield
         if owns_registry:
             app[REGISTRY].close()
 
     async def jobs(app: web.Application) -> AsyncIterator[None]:
+        clean_spool(config)
         for folder in (config.spool_dir, config.audio_dir):
             folder.mkdir(parents=True, exist_ok=True)
         connector = aiohttp.TCPConnector(
@@ -63,20 +72,27 @@ def create_app(
                 timeout_s=config.callback_timeout_s,
                 deny_private=config.callback_deny_private,
                 secret=config.webhook_secret,
+                metrics=app[METRICS],
             )
             events = JobEvents()
-            workers = [Worker(config, store, app[REGISTRY], callbacks, events) for _ in range(config.workers)]
+            workers = [
+                Worker(config, store, app[REGISTRY], callbacks, events, app[METRICS])
+                for _ in range(config.workers)
+            ]
 
             def wake() -> None:
                 for worker in workers:
                     worker.notify()
 
             app[STORE] = store
+            app[AUTH] = Authenticator(store, enabled=not config.no_auth, loopback=is_loopback(config.host))
             app[SERVICE] = Service(config, store, app[REGISTRY], events, wake)
             await workers[0].recover()
             tasks = [
                 asyncio.create_task(worker.run(), name=f"worker-{i}") for i, worker in enumerate(workers)
             ]
+            interval_s = min(JANITOR_MAX_INTERVAL_S, max(JANITOR_MIN_INTERVAL_S, config.retention_h * 360))
+            tasks.append(asyncio.create_task(run_janitor(config, store, interval_s), name="janitor"))
             yield
             for task in tasks:
                 task.cancel()

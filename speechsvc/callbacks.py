@@ -23,6 +23,8 @@ from standardwebhooks.webhooks import Webhook
 from speechsvc.errors import InvalidCallbackUrl
 from speechsvc.jobs.model import JobStatus
 from speechsvc.jobs.store import Job, Store
+from speechsvc.logs import log_event
+from speechsvc.metrics import Metrics
 from speechsvc.results.formats import FormatSpec
 from speechsvc.results.render import render
 
@@ -30,6 +32,8 @@ log = logging.getLogger(__name__)
 
 CALLBACK_MAX_RESPONSE_BYTES = 64 * 1024
 METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata"})
+# Cloud metadata services that are not link-local (AWS IPv6, Alibaba): refused like link-local ones.
+METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in ("fd00:ec2::254", "100.100.100.200"))
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -41,7 +45,13 @@ def check_address(address: IPAddress, *, deny_private: bool) -> None:
     """Raise AddressRefused for link-local/metadata addresses, and for private ones if asked."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
-    if address.is_link_local or address.is_multicast or address.is_unspecified or address.is_reserved:
+    if (
+        address.is_link_local
+        or address.is_multicast
+        or address.is_unspecified
+        or address.is_reserved
+        or address in METADATA_ADDRESSES
+    ):
         raise AddressRefused(f"callback address {address} is link-local, metadata or reserved")
     if deny_private and (address.is_private or address.is_loopback):
         raise AddressRefused(f"callback address {address} is private or loopback")
@@ -97,9 +107,16 @@ class CallbackSender:
     """Makes the single callback attempt of a finished job and records its outcome."""
 
     def __init__(
-        self, session: aiohttp.ClientSession, *, timeout_s: float, deny_private: bool, secret: str | None
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        timeout_s: float,
+        deny_private: bool,
+        secret: str | None,
+        metrics: Metrics,
     ) -> None:
         self.session = session
+        self.metrics = metrics
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.deny_private = deny_private
         self.signer = Webhook(secret) if secret else None
@@ -131,7 +148,16 @@ class CallbackSender:
             return
         headers, body = self.message(job)
         outcome = await self.send(url, headers, body, job.id)
-        log.info("job %s: callback %s -> %s", job.id, url, outcome["http_status"] or outcome["error"])
+        self.metrics.callbacks.labels(outcome_kind(outcome)).inc()
+        log_event(
+            log,
+            "callback",
+            request_id=job.id,
+            x_request_id=job.request.x_request_id,
+            http_status=outcome["http_status"],
+            error=outcome["error"],
+            duration_s=outcome["duration_s"],
+        )
         await store.finish_callback(job.id, outcome)
 
     async def send(self, url: str, headers: dict[str, str], body: bytes, job_id: str) -> dict[str, Any]:
@@ -160,14 +186,24 @@ class CallbackSender:
             ) as response:
                 outcome["http_status"] = response.status
                 await response.content.read(CALLBACK_MAX_RESPONSE_BYTES)
-        except AddressRefused as exc:
+        except (AddressRefused, InvalidCallbackUrl) as exc:
             outcome["error"] = str(exc)
+            outcome["refused"] = True
         except Exception as exc:  # a callback failure is recorded, never raised: the job is done
             outcome["error"] = f"{type(exc).__name__}: {exc}"[:500]
             if isinstance(exc.__cause__, AddressRefused):
                 outcome["error"] = str(exc.__cause__)
+                outcome["refused"] = True
         outcome["duration_s"] = round(time.monotonic() - started, 3)
         return outcome
+
+
+def outcome_kind(outcome: dict[str, Any]) -> str:
+    if outcome.get("refused"):
+        return "refused"
+    if outcome["http_status"] is None:
+        return "network_error"
+    return "delivered" if 200 <= outcome["http_status"] < 300 else "http_error"
 
 
 def header_safe(text: str) -> str:

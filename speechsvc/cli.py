@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import mimetypes
+import os
 import sys
 from pathlib import Path
 
@@ -83,6 +84,8 @@ def transcribe_files(config: Config, args: argparse.Namespace) -> int:
                     transcriber,
                     max_duration_s=config.max_duration_s,
                     max_channels=config.max_channels,
+                    limits=config.decode_limits,
+                    scratch_dir=config.spool_dir / f"cli-{os.getpid()}",
                     on_progress=progress,
                 )
             except SpeechsvcError as exc:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from speechsvc.audio.isolate import DecodeLimits
+
 ENV_PREFIX = "SPEECHSVC_"
 GIB = 1024**3
 
@@ -27,6 +29,13 @@ class Config:
     max_upload_bytes: int = 2 * GIB
     max_duration_s: float = 4 * 3600.0
     max_channels: int = 32
+    decode_timeout_s: float = 600.0
+    decode_memory_mb: int = 1024
+    no_auth: bool = False
+    rate_limit_rpm: int = 0  # POST/PUT requests per key per minute; 0 = no limit
+    max_queue: int = 1000  # jobs waiting; more submissions get 503 queue_full
+    retention_h: float = 168.0
+    keep_audio: bool = False
     webhook_secret: str | None = None
     callback_timeout_s: float = 30.0
     callback_deny_private: bool = False
@@ -47,6 +56,12 @@ class Config:
     @property
     def model_cache_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def decode_limits(self) -> DecodeLimits:
+        return DecodeLimits(
+            decode_timeout_s=self.decode_timeout_s, memory_bytes=self.decode_memory_mb * 2**20
+        )
 
 
 def _parse_bool(text: str) -> bool:
@@ -71,14 +86,19 @@ def _convert(field: dataclasses.Field[Any], text: str) -> Any:
     return text
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add one flag per Config field; defaults are None so that the environment can fill the gaps."""
+def add_config_arguments(parser: argparse.ArgumentParser, *, nested: bool = False) -> None:
+    """Add one flag per Config field; defaults are None so that the environment can fill the gaps.
+
+    `nested` is for a sub-subcommand's copy of the flags: its defaults are suppressed, so that they do
+    not overwrite what was given before the sub-subcommand (argparse applies subparser defaults last).
+    """
     for field in dataclasses.fields(Config):
         flag = "--" + field.name.replace("_", "-")
+        default = argparse.SUPPRESS if nested else None
         if "bool" in str(field.type):
-            parser.add_argument(flag, action="store_const", const=True, default=None)
+            parser.add_argument(flag, action="store_const", const=True, default=default)
         else:
-            parser.add_argument(flag, default=None, metavar=field.name.upper())
+            parser.add_argument(flag, default=default, metavar=field.name.upper())
 
 
 def build_config(args: argparse.Namespace | Mapping[str, Any], environ: Mapping[str, str]) -> Config:
@@ -104,6 +124,8 @@ def _validate(config: Config) -> None:
         raise ValueError("--workers must be at least 1")
     if config.max_upload_bytes < 1:
         raise ValueError("--max-upload-bytes must be positive")
+    if config.rate_limit_rpm < 0 or config.max_queue < 1 or config.retention_h <= 0:
+        raise ValueError("--rate-limit-rpm must be >= 0, --max-queue >= 1 and --retention-h > 0")
     if config.max_duration_s <= 0:
         raise ValueError("--max-duration-s must be positive")
 

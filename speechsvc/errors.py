@@ -153,12 +153,32 @@ class EmptyAudio(UnprocessableAudio):
     code = "empty_audio"
 
 
+class RateLimited(SpeechsvcError):
+    """Too many requests for this key; retry after the Retry-After seconds."""
+
+    status = 429
+    type = "rate_limit"
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str | None = None, *, retry_after_s: int, param: str | None = None) -> None:
+        super().__init__(message, param=param)
+        self.retry_after_s = retry_after_s
+
+
 class Unavailable(SpeechsvcError):
     """The service cannot take this request now; retry later."""
 
     status = 503
     type = "unavailable"
     code = "model_loading"
+    retry_after_s = 5
+
+
+class QueueFull(Unavailable):
+    """Too many jobs are waiting; retry later."""
+
+    code = "queue_full"
+    retry_after_s = 30
 
 
 class JobCanceled(Exception):

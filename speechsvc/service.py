@@ -14,8 +14,8 @@ from speechsvc.asr.models import ModelRegistry
 from speechsvc.audio.layout import ChannelRef
 from speechsvc.callbacks import validate_callback_url
 from speechsvc.config import Config
-from speechsvc.errors import InvalidRequest, UnsupportedLanguage
-from speechsvc.jobs.model import JobRequest
+from speechsvc.errors import InvalidRequest, QueueFull, UnsupportedLanguage
+from speechsvc.jobs.model import JobRequest, JobStatus
 from speechsvc.jobs.pipeline import select_channels
 from speechsvc.jobs.store import Job, Store
 from speechsvc.jobs.worker import JobEvents
@@ -113,6 +113,7 @@ class Service:
                 request,
                 max_channels=self.config.max_channels,
                 max_duration_s=self.config.max_duration_s,
+                limits=self.config.decode_limits,
             )
             await asyncio.to_thread(commit_file, spooled, audio_path)
             await self.store.insert(job_id, media_type, audio_path, size, request)
@@ -121,6 +122,11 @@ class Service:
             discard(audio_path)
             raise
         self.wake()
+
+    async def check_queue(self) -> None:
+        """503 queue_full when --max-queue jobs are already waiting."""
+        if await self.store.count_status(JobStatus.QUEUED) >= self.config.max_queue:
+            raise QueueFull(f"{self.config.max_queue} jobs are already waiting; retry later")
 
     async def wait(self, job_id: str, seconds: float) -> Job | None:
         """Hold until the job is finished (Ready, Completed or Failed) or `seconds` pass."""

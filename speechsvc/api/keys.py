@@ -5,11 +5,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from speechsvc.asr.models import ModelRegistry
+from speechsvc.auth import Authenticator, RateLimiter
 from speechsvc.config import Config
 from speechsvc.jobs.store import Store
+from speechsvc.metrics import Metrics
 from speechsvc.service import Service
 
 CONFIG = web.AppKey("config", Config)
 REGISTRY = web.AppKey("registry", ModelRegistry)
 STORE = web.AppKey("store", Store)
 SERVICE = web.AppKey("service", Service)
+METRICS = web.AppKey("metrics", Metrics)
+AUTH = web.AppKey("auth", Authenticator)
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)

@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from speechsvc.api.keys import AUTH, METRICS, RATE_LIMITER
+from speechsvc.auth import OPEN_PATHS
 from speechsvc.errors import (
     InvalidRequest,
     MethodNotAllowed,
@@ -18,6 +20,7 @@ from speechsvc.errors import (
     SpeechsvcError,
     UnsupportedMediaType,
 )
+from speechsvc.logs import log_event
 
 log = logging.getLogger("speechsvc.access")
 
@@ -28,8 +31,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def error_response(error: SpeechsvcError, request_id: str) -> web.Response:
     response = web.json_response(error.to_body(request_id), status=error.status)
-    if error.status in (429, 503):
-        response.headers["Retry-After"] = "5"
+    retry_after = getattr(error, "retry_after_s", None)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="speechsvc"'
     return response
 
 
@@ -62,15 +68,33 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             raise
         response = error_response(_from_http_exception(exc), request_id)
     except Exception:
-        log.exception("request_id=%s unhandled error", request_id)
+        log.exception("event=http_error x_request_id=%s unhandled error", request_id)
         response = error_response(SpeechsvcError(), request_id)
     response.headers["X-Request-ID"] = request_id
-    log.info(
-        "request_id=%s %s %s -> %d in %.3fs",
-        request_id,
-        request.method,
-        request.path,
-        response.status,
-        time.monotonic() - started,
+    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+    request.app[METRICS].http_responses.labels(request.method, route, str(response.status)).inc()
+    log_event(
+        log,
+        "http",
+        x_request_id=request_id,
+        method=request.method,
+        path=request.path,
+        status=response.status,
+        duration_s=time.monotonic() - started,
+        request_id=response.headers.get("x-requestid"),
     )
     return response
+
+
+COUNTED_METHODS = frozenset({"POST", "PUT"})  # requests that create work or send data
+
+
+@web.middleware
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """API keys on everything but the health and metrics endpoints; the per-key rate limit."""
+    if request.path in OPEN_PATHS:
+        return await handler(request)
+    identity = await request.app[AUTH].identify(request)
+    if request.method in COUNTED_METHODS:
+        request.app[RATE_LIMITER].check(identity)
+    return await handler(request)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
-from speechsvc.api.keys import REGISTRY, STORE
+from speechsvc.api.keys import METRICS, REGISTRY, STORE
 from speechsvc.errors import Unavailable
 
 routes = web.RouteTableDef()
@@ -23,6 +24,13 @@ async def readyz(request: web.Request) -> web.Response:
     if not await request.app[STORE].writable():
         raise Unavailable("the job store is not writable", param=None)
     return web.json_response({"status": "ready", "model": registry.default})
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    collected = request.app[METRICS]
+    collected.set_job_counts(await request.app[STORE].count_by_status())
+    return web.Response(body=collected.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 @routes.get("/v1/models")

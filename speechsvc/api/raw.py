@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 from aiohttp import web
 
 from speechsvc.api.body import spool_body
 from speechsvc.api.keys import SERVICE
+from speechsvc.api.middleware import REQUEST_ID_KEY
 from speechsvc.api.params import decoder_options, parse_number
 from speechsvc.audio.layout import parse_channel_labels, parse_channel_layout
 from speechsvc.audio.media import is_accepted_media_type
@@ -40,9 +42,11 @@ async def submit(request: web.Request) -> web.StreamResponse:
         callback_url=query.get("callback") or request.headers.get("x-callback-url"),
         userdata=query.get("userdata") or request.headers.get("x-userdata"),
     )
+    job_request = dataclasses.replace(job_request, x_request_id=request[REQUEST_ID_KEY])
     wait_s = parse_number(query, "wait", 0.0, 0.0, MAX_WAIT_S)
     if not is_accepted_media_type(request.content_type):
         raise UnsupportedMediaType(f"Content-Type {request.content_type!r} is not an accepted audio type")
+    await service.check_queue()  # 503 before the body is stored
     job_id = uuid.uuid4().hex
     spooled = service.config.spool_dir / f"{job_id}.upload"
     size = await spool_body(request, spooled, service.config.max_upload_bytes)

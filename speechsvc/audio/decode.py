@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,10 @@ def open_container(path: Path, media_type: str) -> Iterator[Any]:
         raise UndecodableAudio("the body is not an audio or video container this service reads")
     options = {"sample_rate": str(media.MULAW_RAW_RATE_HZ)} if demuxer == media.MULAW else {}
     try:
-        container = av.open(str(path), mode="r", format=demuxer, options=options)
+        # only the file protocol: no demuxer may reach out to other files or the network
+        container = av.open(
+            str(path), mode="r", format=demuxer, options={**options, "protocol_whitelist": "file"}
+        )
     except (av.FFmpegError, ValueError, OSError) as exc:
         raise UndecodableAudio(f"the {demuxer.split(',')[0]} container could not be read: {exc}") from exc
     try:
@@ -124,34 +127,43 @@ def _first_frames(container: Any, audio: list[Any]) -> set[int]:
     return decoded
 
 
+ChannelSink = Callable[[int, Samples], None]  # (position in the selection, samples) as they are decoded
+
+
 @dataclass
 class _StreamDecoder:
     resampler: Any
-    wanted: list[tuple[int, int]]  # (position in output, channel index)
-    chunks: dict[int, list[Samples]] = field(default_factory=dict)
+    wanted: list[tuple[int, int]]  # (position in the selection, channel index)
     samples: int = 0
 
-    def take(self, frames: Sequence[Any]) -> None:
+    def take(self, frames: Sequence[Any], sink: ChannelSink) -> None:
         for frame in frames:
             planes = frame.to_ndarray()  # fltp: shape (channels, samples)
             planes = planes.reshape(-1, planes.shape[-1]) if planes.ndim == 2 else planes[None, :]
             for position, channel in self.wanted:
-                self.chunks.setdefault(position, []).append(planes[channel].astype(np.float32, copy=True))
+                sink(position, planes[channel].astype(np.float32, copy=True))
             self.samples += planes.shape[-1]
 
 
-def decode_channels(
+def decode_to(
     path: Path,
     media_type: str,
     refs: Sequence[ChannelRef],
+    sink: ChannelSink,
     *,
     max_duration_s: float,
     should_stop: Callable[[], None] | None = None,
-) -> list[Samples]:
-    """Decode the selected channels, each as 16 kHz mono float32, in the order of `refs`."""
+) -> list[int]:
+    """Decode the selected channels as 16 kHz mono float32 into `sink`; returns samples per channel."""
     if not refs:
         raise UndecodableAudio("no channel selected")
     max_samples = int(max_duration_s * SAMPLE_RATE_HZ)
+    counts = [0] * len(refs)
+
+    def counting_sink(position: int, samples: Samples) -> None:
+        counts[position] += len(samples)
+        sink(position, samples)
+
     with open_container(path, media_type) as container:
         audio = list(container.streams.audio)
         decoders: dict[int, _StreamDecoder] = {}
@@ -176,18 +188,35 @@ def decode_channels(
                     raise UndecodableAudio("too many damaged packets: the audio is corrupt") from None
                 continue
             for frame in frames:
-                decoder.take(decoder.resampler.resample(frame))
+                decoder.take(decoder.resampler.resample(frame), counting_sink)
             if decoder.samples > max_samples:
                 raise AudioTooLong(f"the audio is longer than the {max_duration_s:g} s this server accepts")
             if should_stop is not None and decoder.samples % (SAMPLE_RATE_HZ * 60) < 2048:
                 should_stop()
         for decoder in decoders.values():
-            decoder.take(decoder.resampler.resample(None))  # flush the resampler's delayed samples
-        channels: list[Samples] = []
-        for position, ref in enumerate(refs):
-            chunks = decoders[audio[ref.stream].index].chunks.get(position, [])
-            samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
-            if samples.size == 0:
-                raise EmptyAudio(f"audio stream {ref.stream} holds no decodable samples")
-            channels.append(samples)
-        return channels
+            decoder.take(decoder.resampler.resample(None), counting_sink)  # flush the resampler's delay
+    for position, ref in enumerate(refs):
+        if counts[position] == 0:
+            raise EmptyAudio(f"audio stream {ref.stream} holds no decodable samples")
+    return counts
+
+
+def decode_channels(
+    path: Path,
+    media_type: str,
+    refs: Sequence[ChannelRef],
+    *,
+    max_duration_s: float,
+    should_stop: Callable[[], None] | None = None,
+) -> list[Samples]:
+    """Decode the selected channels in this process, each as 16 kHz mono float32, in `refs` order."""
+    chunks: list[list[Samples]] = [[] for _ in refs]
+    decode_to(
+        path,
+        media_type,
+        refs,
+        lambda position, samples: chunks[position].append(samples),
+        max_duration_s=max_duration_s,
+        should_stop=should_stop,
+    )
+    return [np.concatenate(parts) for parts in chunks]

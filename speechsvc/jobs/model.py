@@ -38,6 +38,7 @@ class JobRequest:
     format: FormatSpec = field(default_factory=FormatSpec)
     callback_url: str | None = None
     userdata: str | None = None
+    x_request_id: str | None = None  # the submitting HTTP request's X-Request-ID, for the job's log lines
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,6 +49,7 @@ class JobRequest:
             "format": str(self.format),
             "callback_url": self.callback_url,
             "userdata": self.userdata,
+            "x_request_id": self.x_request_id,
         }
 
     @classmethod
@@ -61,4 +63,5 @@ class JobRequest:
             format=parse_format(data.get("format")),
             callback_url=data.get("callback_url"),
             userdata=data.get("userdata"),
+            x_request_id=data.get("x_request_id"),
         )

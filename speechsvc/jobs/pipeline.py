@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from speechsvc.asr.engine import SAMPLE_RATE_HZ, ChannelTranscript, Transcriber
-from speechsvc.audio.decode import decode_channels, probe
+from speechsvc.audio import isolate
 from speechsvc.audio.layout import SelectedChannel, resolve_selection
 from speechsvc.errors import AudioTooLong, UndecodableAudio
 from speechsvc.jobs.model import JobRequest
@@ -18,14 +18,20 @@ ProgressSink = Callable[[float], None]
 
 
 def select_channels(
-    path: Path, media_type: str, request: JobRequest, *, max_channels: int, max_duration_s: float
+    path: Path,
+    media_type: str,
+    request: JobRequest,
+    *,
+    max_channels: int,
+    max_duration_s: float,
+    limits: isolate.DecodeLimits,
 ) -> tuple[SelectedChannel, ...]:
     """Probe the file and resolve the request's layout and labels against it (the submit-time check).
 
     A duration the container declares is checked here; decoding checks the samples themselves, for
     files that declare none (live recorders) or declare too little.
     """
-    info = probe(path, media_type, max_channels=max_channels)
+    info = isolate.probe(path, media_type, max_channels=max_channels, limits=limits)
     declared = [s.duration_s for s in info.streams if s.duration_s is not None]
     if info.duration_s is not None:
         declared.append(info.duration_s)
@@ -51,21 +57,25 @@ def run_pipeline(
     *,
     max_duration_s: float,
     max_channels: int,
+    limits: isolate.DecodeLimits,
+    scratch_dir: Path,
     on_progress: ProgressSink,
 ) -> Result:
     """Transcribe every selected channel of the file on its own and build the canonical result."""
     selection = select_channels(
-        path, media_type, request, max_channels=max_channels, max_duration_s=max_duration_s
+        path, media_type, request, max_channels=max_channels, max_duration_s=max_duration_s, limits=limits
     )
 
     def check_canceled() -> None:  # the sink raises JobCanceled when the job was deleted
         on_progress(0.0)
 
-    channels = decode_channels(
+    channels = isolate.decode_channels(
         path,
         media_type,
         [s.ref for s in selection],
         max_duration_s=max_duration_s,
+        scratch_dir=scratch_dir,
+        limits=limits,
         should_stop=check_canceled,
     )
     total_s = sum(len(samples) for samples in channels) / SAMPLE_RATE_HZ or 1.0

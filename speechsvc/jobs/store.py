@@ -35,6 +35,15 @@ CREATE TABLE IF NOT EXISTS jobs (
     callback_outcome    TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at);
+CREATE INDEX IF NOT EXISTS jobs_by_finish ON jobs (finished_at);
+CREATE TABLE IF NOT EXISTS api_keys (
+    id           TEXT PRIMARY KEY,
+    name         TEXT NOT NULL,
+    key_sha256   TEXT NOT NULL UNIQUE,
+    created_at   REAL NOT NULL,
+    last_used_at REAL,
+    revoked_at   REAL
+);
 """
 INTERRUPTED_CALLBACK = "callback attempt interrupted by a restart; not retried (at most one attempt)"
 
@@ -243,6 +252,48 @@ class Store:
     async def count_by_status(self) -> dict[str, int]:
         rows = await self._fetch("SELECT status, COUNT(*) FROM jobs GROUP BY status")
         return {row[0]: row[1] for row in rows}
+
+    async def count_status(self, status: JobStatus) -> int:
+        rows = await self._fetch("SELECT COUNT(*) FROM jobs WHERE status = ?", (status.value,))
+        return int(rows[0][0])
+
+    async def delete_finished_before(self, cutoff: float) -> list[Job]:
+        """Retention: remove jobs that finished before `cutoff`; returns them (their audio is the caller's)."""
+        rows = await self._fetch(
+            "DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ? AND status IN (?, ?, ?)"
+            " RETURNING *",
+            (cutoff, JobStatus.COMPLETED.value, JobStatus.FAILED.value, JobStatus.CANCELED.value),
+            commit=True,
+        )
+        return [Job.from_row(row) for row in rows]
+
+    # --- API keys: only the SHA-256 of a key is stored ---------------------------------------------
+
+    async def add_key(self, key_id: str, name: str, key_sha256: str) -> None:
+        await self._write(
+            "INSERT INTO api_keys (id, name, key_sha256, created_at) VALUES (?, ?, ?, ?)",
+            (key_id, name, key_sha256, time.time()),
+        )
+
+    async def active_keys(self) -> list[tuple[str, str]]:
+        """(id, sha256) of every key not revoked."""
+        rows = await self._fetch("SELECT id, key_sha256 FROM api_keys WHERE revoked_at IS NULL")
+        return [(row[0], row[1]) for row in rows]
+
+    async def list_keys(self) -> list[dict[str, Any]]:
+        rows = await self._fetch(
+            "SELECT id, name, created_at, last_used_at, revoked_at FROM api_keys ORDER BY created_at"
+        )
+        return [dict(row) for row in rows]
+
+    async def revoke_key(self, id_or_name: str) -> int:
+        return await self._write(
+            "UPDATE api_keys SET revoked_at = ? WHERE (id = ? OR name = ?) AND revoked_at IS NULL",
+            (time.time(), id_or_name, id_or_name),
+        )
+
+    async def touch_key(self, key_id: str) -> None:
+        await self._write("UPDATE api_keys SET last_used_at = ? WHERE id = ?", (time.time(), key_id))
 
     async def writable(self) -> bool:
         try:

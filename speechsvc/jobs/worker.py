@@ -6,15 +6,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 from speechsvc.asr.models import ModelRegistry
 from speechsvc.callbacks import CallbackSender
 from speechsvc.config import Config
 from speechsvc.errors import JobCanceled, SpeechsvcError
+from speechsvc.jobs.model import JobStatus
 from speechsvc.jobs.pipeline import run_pipeline
 from speechsvc.jobs.store import Job, Store
+from speechsvc.logs import log_event
+from speechsvc.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +74,14 @@ class Worker:
         registry: ModelRegistry,
         callbacks: CallbackSender,
         events: JobEvents,
+        metrics: Metrics,
     ) -> None:
         self.config = config
         self.store = store
         self.registry = registry
         self.callbacks = callbacks
         self.events = events
+        self.metrics = metrics
         self.wake = asyncio.Event()
 
     def notify(self) -> None:
@@ -97,16 +105,22 @@ class Worker:
             except asyncio.CancelledError:
                 raise
             except Exception:  # never let one job take the worker down
-                log.exception("job %s: unexpected error in the worker", job.id)
-                await self.store.fail(job.id, "internal error while processing the job")
+                log.exception("event=job_error request_id=%s unexpected error in the worker", job.id)
+                await self._finish_failed(job, "internal error while processing the job")
+
+    def _log(self, job: Job, status: str, **fields: Any) -> None:
+        log_event(
+            log, "job", request_id=job.id, status=status, x_request_id=job.request.x_request_id, **fields
+        )
 
     async def process(self, job: Job) -> None:
-        log.info("job %s: Pending (attempt %d)", job.id, job.attempts)
+        self._log(job, "Pending", attempt=job.attempts)
         if job.attempts > MAX_ATTEMPTS:
             await self._finish_failed(job, f"the job stopped its worker {MAX_ATTEMPTS} times; giving up")
             return
         bridge = _ProgressBridge()
         ticker = asyncio.create_task(self._report_progress(job.id, bridge))
+        started = time.monotonic()
         try:
             transcriber = await asyncio.to_thread(self.registry.get, job.request.model)
             result = await asyncio.to_thread(
@@ -118,13 +132,17 @@ class Worker:
                 transcriber,
                 max_duration_s=self.config.max_duration_s,
                 max_channels=self.config.max_channels,
+                limits=self.config.decode_limits,
+                scratch_dir=self.config.spool_dir / f"{job.id}.decoded",
                 on_progress=bridge,
             )
         except asyncio.CancelledError:
             bridge.canceled.set()  # shutting down: the thread stops at its next segment; the job stays
-            raise  # Pending and is handed back to the queue at the next start-up
+            self._log(job, "HandedBack")  # Pending, and is queued again at the next start-up
+            raise
         except JobCanceled:
-            log.info("job %s: canceled while running", job.id)
+            self._log(job, "Canceled")
+            self.metrics.jobs_finished.labels(JobStatus.CANCELED.value).inc()
             self._remove_audio(job.audio_path)
             return
         except SpeechsvcError as exc:
@@ -136,18 +154,27 @@ class Worker:
                 await ticker
         has_callback = job.request.callback_url is not None
         if not await self.store.complete(job.id, result, has_callback=has_callback):
-            log.info("job %s: finished after it was deleted; result dropped", job.id)
+            self._log(job, "Dropped", reason="deleted while running")
             return
-        self._remove_audio(job.audio_path)
-        log.info("job %s: %s", job.id, "Ready" if has_callback else "Completed")
+        audio_s = sum(channel["duration_s"] for channel in result["channels"])
+        elapsed_s = time.monotonic() - started
+        self.metrics.audio_seconds.inc(audio_s)
+        if audio_s > 0:
+            self.metrics.realtime_factor.observe(elapsed_s / audio_s)
+        self.metrics.jobs_finished.labels(JobStatus.COMPLETED.value).inc()
+        if not self.config.keep_audio:
+            self._remove_audio(job.audio_path)
+        self._log(job, "Ready" if has_callback else "Completed", audio_s=audio_s, elapsed_s=elapsed_s)
         self.events.fire(job.id)
         if has_callback:
             await self._callback(job.id)
 
     async def _finish_failed(self, job: Job, message: str) -> None:
         if await self.store.fail(job.id, message):
-            log.info("job %s: Failed: %s", job.id, message)
-            self._remove_audio(job.audio_path)
+            self._log(job, "Failed", error=message)
+            self.metrics.jobs_finished.labels(JobStatus.FAILED.value).inc()
+            if not self.config.keep_audio:
+                self._remove_audio(job.audio_path)
             self.events.fire(job.id)
             if job.request.callback_url is not None:
                 await self._callback(job.id)
@@ -157,6 +184,8 @@ class Worker:
         if job is not None:
             await self.callbacks.deliver_for(self.store, job)
             self.events.fire(job_id)
+            if job.status == JobStatus.READY:
+                self._log(job, "Completed")
 
     async def _report_progress(self, job_id: str, bridge: _ProgressBridge) -> None:
         """Write progress every PROGRESS_INTERVAL_S; each write also renews the lease."""
@@ -170,3 +199,23 @@ class Worker:
     def _remove_audio(path: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+
+async def run_janitor(config: Config, store: Store, interval_s: float) -> None:
+    """Retention: delete finished jobs (rows, audio, results) older than --retention-h, forever."""
+    while True:
+        cutoff = time.time() - config.retention_h * 3600
+        for job in await store.delete_finished_before(cutoff):
+            Worker._remove_audio(job.audio_path)
+            log_event(log, "job", request_id=job.id, status="Expired", x_request_id=job.request.x_request_id)
+        await asyncio.sleep(interval_s)
+
+
+def clean_spool(config: Config) -> None:
+    """At start-up: spooled bodies and decode scratch a dead process left behind belong to no job."""
+    if config.spool_dir.exists():
+        for leftover in config.spool_dir.iterdir():
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)

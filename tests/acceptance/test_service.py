@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.acceptance.server import Server, http
-from tests.conftest import FIXTURES, JFK_TEXT, STEREO_TEXTS, corpus, long_stereo_call
+from tests.conftest import FIXTURES, JFK_TEXT, STEREO_TEXTS, corpus
 from tests.integration.helpers import wer
 from tests.receiver import CallbackReceiver
 
@@ -85,56 +85,6 @@ def test_bad_input_answers_4xx_with_envelope(server: Server) -> None:
         assert answer.status == status
         assert json.loads(answer.body)["error"]["code"]
     assert http("GET", server.url + "/healthz").status == 200
-
-
-def test_kill_9_while_pending_then_restart_completes_with_one_callback(tmp_path: Path) -> None:
-    call = long_stereo_call(tmp_path / "call.wav", repeats=12)  # 60 s a channel
-    server = Server(tmp_path / "data").start()
-    try:
-        with CallbackReceiver() as receiver:
-            answer = server.submit(call, callback=receiver.url, format="json")
-            request_id = json.loads(answer.body)["request_id"]
-            pending = server.wait_status(request_id, {"Pending"})
-            assert pending.headers["x-status"] == "Pending"
-            time.sleep(1.0)
-            server.kill9()
-            assert receiver.requests == []
-            restarted = Server(tmp_path / "data", port=server.port).start()
-            try:
-                done = restarted.wait_status(request_id, {"Completed"}, timeout_s=180)
-                (callback,) = receiver.wait_for(1)
-                time.sleep(1.0)
-                assert len(receiver.requests) == 1
-            finally:
-                restarted.stop()
-        assert done.status == 200
-        assert callback.headers["x-requestid"] == request_id
-        body = json.loads(callback.body)
-        assert len(body["channels"]) == 2
-        assert (
-            wer(
-                " ".join([STEREO_TEXTS[0]] * 12), " ".join(s["text"] for s in body["channels"][0]["segments"])
-            )
-            < 0.2
-        )
-    finally:
-        server.stop()
-
-
-def test_sigterm_exits_cleanly_and_hands_back_running_job(tmp_path: Path) -> None:
-    call = long_stereo_call(tmp_path / "call.wav", repeats=12)
-    server = Server(tmp_path / "data").start()
-    try:
-        request_id = json.loads(server.submit(call).body)["request_id"]
-        server.wait_status(request_id, {"Pending"})
-        assert server.terminate() == 0
-        restarted = Server(tmp_path / "data", port=server.port).start()
-        try:
-            assert restarted.wait_status(request_id, {"Completed"}, timeout_s=180).status == 200
-        finally:
-            restarted.stop()
-    finally:
-        server.stop()
 
 
 def test_offline_cli_transcribes(tmp_path: Path) -> None:

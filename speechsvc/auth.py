@@ -1,0 +1,117 @@
+"""API keys (API.md §0): `ssk_…` keys, stored as SHA-256, compared in constant time; per-key rate limits.
+
+Accepted as `Authorization: Bearer <key>`, `x-token: <key>` (AppTek) and `x-api-key: <key>`. With no key
+created and the server on loopback, auth is off (local use); `--no-auth` turns it off anywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import math
+import secrets
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+
+from aiohttp import web
+
+from speechsvc.errors import AuthenticationError, RateLimited
+from speechsvc.jobs.store import Store
+
+KEY_PREFIX = "ssk_"
+TOUCH_INTERVAL_S = 60.0  # last_used_at is written at most this often per key
+RATE_WINDOW_S = 60.0
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+Clock = Callable[[], float]
+
+
+def new_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def key_sha256(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def create_key(store: Store, name: str) -> tuple[str, str]:
+    """A new key for `name`: returns (id, key). The key itself is not stored and cannot be shown again."""
+    key = new_key()
+    key_id = "key_" + uuid.uuid4().hex[:12]
+    await store.add_key(key_id, name, key_sha256(key))
+    return key_id, key
+
+
+def presented_key(request: web.Request) -> str | None:
+    authorization = request.headers.get("Authorization", "")
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.headers.get("x-token") or request.headers.get("x-api-key") or None
+
+
+class Authenticator:
+    """Who is calling: a key id, "local" (auth off), or 401."""
+
+    def __init__(self, store: Store, *, enabled: bool, loopback: bool, clock: Clock = time.monotonic) -> None:
+        self.store = store
+        self.enabled = enabled
+        self.loopback = loopback
+        self.clock = clock
+        self._touched: dict[str, float] = {}
+
+    async def identify(self, request: web.Request) -> str:
+        if not self.enabled:
+            return "local"
+        keys = await self.store.active_keys()
+        if not keys and self.loopback:
+            return "local"
+        given = presented_key(request)
+        if given is None:
+            raise AuthenticationError("an API key is required (Authorization: Bearer ssk_…)")
+        digest = key_sha256(given)
+        match = None
+        for key_id, stored in keys:  # compare with every key, in constant time each
+            if hmac.compare_digest(digest, stored):
+                match = key_id
+        if match is None:
+            raise AuthenticationError("the API key is not valid")
+        now = self.clock()
+        if now - self._touched.get(match, -math.inf) >= TOUCH_INTERVAL_S:
+            self._touched[match] = now
+            await self.store.touch_key(match)
+        return match
+
+
+class RateLimiter:
+    """At most `per_minute` counted requests per identity in any 60 s window (0 = no limit)."""
+
+    def __init__(self, per_minute: int, clock: Clock = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self.clock = clock
+        self._seen: dict[str, deque[float]] = {}
+
+    def check(self, identity: str) -> None:
+        if self.per_minute <= 0:
+            return
+        now = self.clock()
+        seen = self._seen.setdefault(identity, deque())
+        while seen and seen[0] <= now - RATE_WINDOW_S:
+            seen.popleft()
+        if len(seen) >= self.per_minute:
+            retry_after = max(1, math.ceil(seen[0] + RATE_WINDOW_S - now))
+            raise RateLimited(
+                f"more than {self.per_minute} requests in a minute for this key", retry_after_s=retry_after
+            )
+        seen.append(now)
