@@ -147,6 +147,12 @@ class ChannelOutOfRange(UnprocessableAudio):
     code = "channel_out_of_range"
 
 
+class TooManyChannels(UnprocessableAudio):
+    """The file has more audio channels than the server accepts (--max-channels)."""
+
+    code = "too_many_channels"
+
+
 class EmptyAudio(UnprocessableAudio):
     """The audio stream holds no samples."""
 

@@ -22,6 +22,7 @@ from speechsvc.errors import (
     AudioTooLong,
     EmptyAudio,
     NoAudioStream,
+    TooManyChannels,
     UndecodableAudio,
     UnprocessableAudio,
     UnsupportedMediaType,
@@ -89,12 +90,12 @@ def probe(path: Path, media_type: str, *, max_channels: int) -> ProbeResult:
         audio = list(container.streams.audio)
         if not audio:
             raise NoAudioStream()
-        for stream in audio:
-            if stream.codec_context.channels > max_channels:
-                raise UnprocessableAudio(
-                    f"audio stream {audio.index(stream)} has {stream.codec_context.channels} channels; "
-                    f"at most {max_channels} are accepted"
-                )
+        total_channels = sum(stream.codec_context.channels for stream in audio)
+        if total_channels > max_channels:
+            raise TooManyChannels(
+                f"the file has {total_channels} audio channels in {len(audio)} stream(s); "
+                f"at most {max_channels} are accepted"
+            )
         decoded = _first_frames(container, audio)
         streams = tuple(
             StreamInfo(

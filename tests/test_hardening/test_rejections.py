@@ -217,3 +217,12 @@ async def test_server_keeps_working_after_all_that(client: TestClient) -> None:
     assert response.status == 202
     done = await poll_until(client, response.headers["x-requestid"], {"Completed"})
     assert done.status == 200
+
+
+async def test_422_too_many_channels_in_all_streams(aiohttp_client: ClientFactory, tmp_path: Path) -> None:
+    config = make_config(tmp_path, max_channels=2)  # two_streams.mkv holds 1 + 2 channels
+    client = await aiohttp_client(create_app(config, registry=fake_registry(tmp_path)))
+    body = io.BytesIO((FIXTURES / "two_streams.mkv").read_bytes())
+    response = await client.post("/v1/transcribe", data=body, headers={"Content-Type": "video/x-matroska"})
+    error = await expect_error(response, 422, "too_many_channels")
+    assert "3 audio channels in 2 stream(s)" in error["error"]["message"]
