@@ -11,8 +11,8 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver
 from aiohttp.resolver import ThreadedResolver
 
-from speechsvc.api import ops, raw
-from speechsvc.api.keys import AUTH, CONFIG, METRICS, RATE_LIMITER, REGISTRY, SERVICE, STORE
+from speechsvc.api import openai, ops, raw, uploads
+from speechsvc.api.keys import AUTH, CONFIG, METRICS, RATE_LIMITER, REGISTRY, SERVICE, STORE, UPLOADS
 from speechsvc.api.middleware import guard, request_context
 from speechsvc.asr.models import ModelRegistry, pick_compute_type, pick_device, whisper_loader
 from speechsvc.audio import isolate
@@ -20,9 +20,13 @@ from speechsvc.auth import Authenticator, RateLimiter, is_loopback
 from speechsvc.callbacks import CallbackSender, PolicyResolver
 from speechsvc.config import Config
 from speechsvc.jobs.store import open_store
+from speechsvc.jobs.uploads import UploadStore
+from speechsvc.jobs.webhooks import WebhookStore
 from speechsvc.jobs.worker import JobEvents, Worker, clean_spool, run_janitor
 from speechsvc.metrics import Metrics
 from speechsvc.service import Service
+from speechsvc.uploads import Uploads
+from speechsvc.webhooks import WebhookSender
 
 CLIENT_MAX_SIZE = 1024**2  # for small JSON bodies; audio bodies are streamed, not bounded by this
 JANITOR_MAX_INTERVAL_S = 300.0
@@ -61,7 +65,7 @@ def create_app(
 
     async def jobs(app: web.Application) -> AsyncIterator[None]:
         clean_spool(config)
-        for folder in (config.spool_dir, config.audio_dir):
+        for folder in (config.spool_dir, config.audio_dir, config.upload_dir):
             folder.mkdir(parents=True, exist_ok=True)
         connector = aiohttp.TCPConnector(
             resolver=PolicyResolver(resolver or ThreadedResolver(), deny_private=config.callback_deny_private)
@@ -75,8 +79,14 @@ def create_app(
                 metrics=app[METRICS],
             )
             events = JobEvents()
+            webhooks = WebhookSender(
+                WebhookStore(store),
+                callbacks,
+                retry_base_s=config.webhook_retry_base_s,
+                timeout_s=config.callback_timeout_s,
+            )
             workers = [
-                Worker(config, store, app[REGISTRY], callbacks, events, app[METRICS])
+                Worker(config, store, app[REGISTRY], callbacks, events, app[METRICS], webhooks)
                 for _ in range(config.workers)
             ]
 
@@ -86,13 +96,18 @@ def create_app(
 
             app[STORE] = store
             app[AUTH] = Authenticator(store, enabled=not config.no_auth, loopback=is_loopback(config.host))
-            app[SERVICE] = Service(config, store, app[REGISTRY], events, wake)
+            app[SERVICE] = Service(config, store, app[REGISTRY], events, wake, webhooks)
+            app[UPLOADS] = Uploads(config, UploadStore(store))
             await workers[0].recover()
             tasks = [
                 asyncio.create_task(worker.run(), name=f"worker-{i}") for i, worker in enumerate(workers)
             ]
-            interval_s = min(JANITOR_MAX_INTERVAL_S, max(JANITOR_MIN_INTERVAL_S, config.retention_h * 360))
-            tasks.append(asyncio.create_task(run_janitor(config, store, interval_s), name="janitor"))
+            horizon_h = min(config.retention_h, config.upload_expiry_h)
+            interval_s = min(JANITOR_MAX_INTERVAL_S, max(JANITOR_MIN_INTERVAL_S, horizon_h * 360))
+            tasks.append(
+                asyncio.create_task(run_janitor(config, store, app[UPLOADS], interval_s), name="janitor")
+            )
+            tasks.append(asyncio.create_task(webhooks.run(), name="webhooks"))
             yield
             for task in tasks:
                 task.cancel()
@@ -103,5 +118,7 @@ def create_app(
     app.cleanup_ctx.append(models)
     app.cleanup_ctx.append(jobs)
     app.add_routes(raw.routes)
+    app.add_routes(openai.routes)
+    app.add_routes(uploads.routes)
     app.add_routes(ops.routes)
     return app

@@ -11,7 +11,6 @@ import ipaddress
 import logging
 import socket
 import time
-import uuid
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
@@ -147,7 +146,7 @@ class CallbackSender:
         if url is None or not await store.mark_callback_started(job.id):
             return
         headers, body = self.message(job)
-        outcome = await self.send(url, headers, body, job.id)
+        outcome = await self.send(url, headers, body, f"msg_{job.id}")
         self.metrics.callbacks.labels(outcome_kind(outcome)).inc()
         log_event(
             log,
@@ -160,8 +159,11 @@ class CallbackSender:
         )
         await store.finish_callback(job.id, outcome)
 
-    async def send(self, url: str, headers: dict[str, str], body: bytes, job_id: str) -> dict[str, Any]:
-        """One POST: no retry, no redirect, the response read capped. Returns the outcome."""
+    async def send(self, url: str, headers: dict[str, str], body: bytes, message_id: str) -> dict[str, Any]:
+        """One POST: no retry, no redirect, the response read capped. Returns the outcome.
+
+        With a signing secret, the Standard Webhooks headers carry `message_id` as webhook-id and a fresh
+        timestamp and signature."""
         attempted_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         outcome: dict[str, Any] = {
             "url": url,
@@ -171,7 +173,7 @@ class CallbackSender:
         }
         if self.signer is not None:
             when = datetime.now(timezone.utc)
-            msg_id = f"msg_{job_id}_{uuid.uuid4().hex[:8]}"
+            msg_id = message_id
             headers = {
                 **headers,
                 "webhook-id": msg_id,

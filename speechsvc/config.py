@@ -36,6 +36,9 @@ class Config:
     max_queue: int = 1000  # jobs waiting; more submissions get 503 queue_full
     retention_h: float = 168.0
     keep_audio: bool = False
+    upload_expiry_h: float = 24.0
+    webhook_retry_base_s: float = 5.0
+    sync_timeout_s: float = 3600.0  # how long the synchronous OpenAI endpoints wait for their job
     webhook_secret: str | None = None
     callback_timeout_s: float = 30.0
     callback_deny_private: bool = False
@@ -52,6 +55,10 @@ class Config:
     @property
     def db_path(self) -> Path:
         return self.data_dir / "speechsvc.sqlite3"
+
+    @property
+    def upload_dir(self) -> Path:
+        return self.data_dir / "uploads"
 
     @property
     def model_cache_dir(self) -> Path:

@@ -11,14 +11,18 @@ class SpeechsvcError(Exception):
     type = "internal_error"
     code = "internal_error"
 
-    def __init__(self, message: str | None = None, *, param: str | None = None) -> None:
+    def __init__(
+        self, message: str | None = None, *, param: str | None = None, extra: dict[str, object] | None = None
+    ) -> None:
         self.message = message or (self.__doc__ or self.code).strip()
         self.param = param
+        self.extra = extra or {}  # fields beside "error" in the body, e.g. an upload's received_bytes
         super().__init__(self.message)
 
     def to_body(self, request_id: str) -> dict[str, object]:
         return {
             "error": {"message": self.message, "type": self.type, "code": self.code, "param": self.param},
+            **self.extra,
             "request_id": request_id,
         }
 
@@ -185,6 +189,26 @@ class QueueFull(Unavailable):
 
     code = "queue_full"
     retry_after_s = 30
+
+
+class NotReady(Conflict):
+    """The job has no result: it is not finished, failed or was canceled."""
+
+    code = "result_not_ready"
+
+
+class TranscriptionFailed(UnprocessableAudio):
+    """The transcription failed."""
+
+    code = "transcription_failed"
+
+
+class Timeout(SpeechsvcError):
+    """The transcription did not finish in time."""
+
+    status = 504
+    type = "unavailable"
+    code = "timeout"
 
 
 class JobCanceled(Exception):

@@ -20,6 +20,8 @@ from speechsvc.jobs.pipeline import select_channels
 from speechsvc.jobs.store import Job, Store
 from speechsvc.jobs.worker import JobEvents
 from speechsvc.results.formats import FormatSpec
+from speechsvc.results.views import event_for
+from speechsvc.webhooks import WebhookSender
 
 MAX_USERDATA_BYTES = 4096
 MAX_PROMPT_CHARS = 2000
@@ -93,12 +95,14 @@ class Service:
         registry: ModelRegistry,
         events: JobEvents,
         wake: Callable[[], None],
+        webhooks: WebhookSender,
     ) -> None:
         self.config = config
         self.store = store
         self.registry = registry
         self.events = events
         self.wake = wake
+        self.webhooks = webhooks
 
     async def accept(
         self, job_id: str, spooled: Path, size: int, media_type: str, request: JobRequest
@@ -122,6 +126,18 @@ class Service:
             discard(audio_path)
             raise
         self.wake()
+
+    async def cancel(self, job_id: str) -> Job | None:
+        """Queued or running -> Canceled; its audio is deleted and its webhook event stored. None if the
+        job is already finished."""
+        job = await self.store.cancel(job_id)
+        if job is None:
+            return None
+        discard(job.audio_path)
+        self.events.fire(job_id)
+        if job.request.callback_url is not None and not job.request.single_callback:
+            await self.webhooks.enqueue(job.id, job.request.callback_url, *event_for(job))
+        return job
 
     async def check_queue(self) -> None:
         """503 queue_full when --max-queue jobs are already waiting."""

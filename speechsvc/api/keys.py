@@ -10,6 +10,7 @@ from speechsvc.config import Config
 from speechsvc.jobs.store import Store
 from speechsvc.metrics import Metrics
 from speechsvc.service import Service
+from speechsvc.uploads import Uploads
 
 CONFIG = web.AppKey("config", Config)
 REGISTRY = web.AppKey("registry", ModelRegistry)
@@ -18,3 +19,4 @@ SERVICE = web.AppKey("service", Service)
 METRICS = web.AppKey("metrics", Metrics)
 AUTH = web.AppKey("auth", Authenticator)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+UPLOADS = web.AppKey("uploads", Uploads)

@@ -87,13 +87,14 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
 
 
 COUNTED_METHODS = frozenset({"POST", "PUT"})  # requests that create work or send data
+UPLOAD_CONTENT = re.compile(r"^/v1/audio/uploads/[^/]+/content$")
 
 
 @web.middleware
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """API keys on everything but the health and metrics endpoints; the per-key rate limit."""
-    if request.path in OPEN_PATHS:
-        return await handler(request)
+    if request.path in OPEN_PATHS or (request.method == "PUT" and UPLOAD_CONTENT.match(request.path)):
+        return await handler(request)  # open, or authorised by the upload URL's own token
     identity = await request.app[AUTH].identify(request)
     if request.method in COUNTED_METHODS:
         request.app[RATE_LIMITER].check(identity)

@@ -40,6 +40,13 @@ class Segment:
     end: float
     text: str
     words: tuple[Word, ...] = ()
+    # Whisper's decoder statistics, which OpenAI's verbose_json shows per segment
+    avg_logprob: float = 0.0
+    compression_ratio: float = 0.0
+    no_speech_prob: float = 0.0
+    temperature: float = 0.0
+    tokens: tuple[int, ...] = ()
+    seek: int = 0
 
 
 @dataclass
@@ -104,7 +111,20 @@ class WhisperEngine:
                 Word(round(w.start, 3), round(w.end, 3), w.word, round(float(w.probability), 4))
                 for w in seg.words or ()
             )
-            result.segments.append(Segment(round(seg.start, 3), round(seg.end, 3), seg.text, words))
+            result.segments.append(
+                Segment(
+                    round(seg.start, 3),
+                    round(seg.end, 3),
+                    seg.text,
+                    words,
+                    avg_logprob=round(float(seg.avg_logprob), 4),
+                    compression_ratio=round(float(seg.compression_ratio), 4),
+                    no_speech_prob=round(float(seg.no_speech_prob), 4),
+                    temperature=float(seg.temperature or 0.0),
+                    tokens=tuple(int(t) for t in seg.tokens),
+                    seek=int(seg.seek),
+                )
+            )
             on_progress(float(seg.end))
         return result
 

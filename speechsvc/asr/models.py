@@ -197,6 +197,7 @@ class ModelRegistry:
                 {
                     "id": name,
                     "object": "model",
+                    "created": 0,
                     "owned_by": "speechsvc",
                     "default": name == self.default,
                     "loaded": loaded is not None,

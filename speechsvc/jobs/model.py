@@ -39,6 +39,15 @@ class JobRequest:
     callback_url: str | None = None
     userdata: str | None = None
     x_request_id: str | None = None  # the submitting HTTP request's X-Request-ID, for the job's log lines
+    dialect: str = "raw"  # raw (single-attempt callback) | openai | jobs | uploads (signed, retried webhooks)
+    response_format: str | None = None  # the OpenAI dialects' result shape
+    granularities: tuple[str, ...] = ()
+    upload_id: str | None = None
+
+    @property
+    def single_callback(self) -> bool:
+        """The raw dialect's one-attempt callback (as opposed to the job dialects' retried webhooks)."""
+        return self.dialect == "raw" and self.callback_url is not None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -50,6 +59,10 @@ class JobRequest:
             "callback_url": self.callback_url,
             "userdata": self.userdata,
             "x_request_id": self.x_request_id,
+            "dialect": self.dialect,
+            "response_format": self.response_format,
+            "granularities": list(self.granularities),
+            "upload_id": self.upload_id,
         }
 
     @classmethod
@@ -64,4 +77,8 @@ class JobRequest:
             callback_url=data.get("callback_url"),
             userdata=data.get("userdata"),
             x_request_id=data.get("x_request_id"),
+            dialect=data.get("dialect", "raw"),
+            response_format=data.get("response_format"),
+            granularities=tuple(data.get("granularities", ())),
+            upload_id=data.get("upload_id"),
         )

@@ -207,6 +207,25 @@ class Store:
         )
         return changed == 1
 
+    async def cancel(self, job_id: str) -> Job | None:
+        """Queued or running -> Canceled (a running job stops at its next progress write). None if finished."""
+        now = time.time()
+        rows = await self._fetch(
+            "UPDATE jobs SET status = ?, lease_expires_at = NULL, updated_at = ?, finished_at = ?"
+            " WHERE id = ? AND status IN (?, ?, ?) RETURNING *",
+            (
+                JobStatus.CANCELED.value,
+                now,
+                now,
+                job_id,
+                JobStatus.RECEIVED.value,
+                JobStatus.QUEUED.value,
+                JobStatus.PENDING.value,
+            ),
+            commit=True,
+        )
+        return Job.from_row(rows[0]) if rows else None
+
     async def mark_callback_started(self, job_id: str) -> bool:
         """Claim the one callback attempt. Committed before sending, so a crash never causes a second."""
         changed = await self._write(
@@ -307,11 +326,14 @@ class Store:
 async def open_store(path: Path) -> AsyncIterator[Store]:
     """Open (creating if need be) the SQLite job store at `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    from speechsvc.jobs import uploads, webhooks  # their tables live in the same file
+
     async with aiosqlite.connect(path) as db:
         db.row_factory = aiosqlite.Row
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA synchronous=FULL")
         await db.execute("PRAGMA busy_timeout=5000")
-        await db.executescript(SCHEMA)
+        for schema in (SCHEMA, uploads.SCHEMA, webhooks.SCHEMA):
+            await db.executescript(schema)
         await db.commit()
         yield Store(db)

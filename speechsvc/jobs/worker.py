@@ -21,6 +21,9 @@ from speechsvc.jobs.pipeline import run_pipeline
 from speechsvc.jobs.store import Job, Store
 from speechsvc.logs import log_event
 from speechsvc.metrics import Metrics
+from speechsvc.results.views import event_for
+from speechsvc.uploads import Uploads
+from speechsvc.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,7 @@ class Worker:
         callbacks: CallbackSender,
         events: JobEvents,
         metrics: Metrics,
+        webhooks: WebhookSender,
     ) -> None:
         self.config = config
         self.store = store
@@ -82,15 +86,19 @@ class Worker:
         self.callbacks = callbacks
         self.events = events
         self.metrics = metrics
+        self.webhooks = webhooks
         self.wake = asyncio.Event()
 
     def notify(self) -> None:
         self.wake.set()
 
     async def recover(self) -> None:
-        """Re-queue interrupted jobs and make the callbacks a crash left unmade."""
+        """Re-queue interrupted jobs; make the callbacks and store the webhook events a crash left undone."""
         for job in await self.store.recover():
-            await self.callbacks.deliver_for(self.store, job)
+            if job.request.single_callback:
+                await self.callbacks.deliver_for(self.store, job)
+        for job_id in await self.webhooks.store.jobs_missing_delivery():
+            await self._callback(job_id)
 
     async def run(self) -> None:
         while True:
@@ -152,7 +160,7 @@ class Worker:
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
-        has_callback = job.request.callback_url is not None
+        has_callback = job.request.single_callback
         if not await self.store.complete(job.id, result, has_callback=has_callback):
             self._log(job, "Dropped", reason="deleted while running")
             return
@@ -166,8 +174,7 @@ class Worker:
             self._remove_audio(job.audio_path)
         self._log(job, "Ready" if has_callback else "Completed", audio_s=audio_s, elapsed_s=elapsed_s)
         self.events.fire(job.id)
-        if has_callback:
-            await self._callback(job.id)
+        await self._callback(job.id)
 
     async def _finish_failed(self, job: Job, message: str) -> None:
         if await self.store.fail(job.id, message):
@@ -176,16 +183,20 @@ class Worker:
             if not self.config.keep_audio:
                 self._remove_audio(job.audio_path)
             self.events.fire(job.id)
-            if job.request.callback_url is not None:
-                await self._callback(job.id)
+            await self._callback(job.id)
 
     async def _callback(self, job_id: str) -> None:
+        """The raw dialect's single attempt, or a job dialect's webhook event; nothing without a URL."""
         job = await self.store.get(job_id)
-        if job is not None:
+        if job is None or job.request.callback_url is None:
+            return
+        if job.request.single_callback:
             await self.callbacks.deliver_for(self.store, job)
             self.events.fire(job_id)
             if job.status == JobStatus.READY:
                 self._log(job, "Completed")
+        else:
+            await self.webhooks.enqueue(job.id, job.request.callback_url, *event_for(job))
 
     async def _report_progress(self, job_id: str, bridge: _ProgressBridge) -> None:
         """Write progress every PROGRESS_INTERVAL_S; each write also renews the lease."""
@@ -201,9 +212,12 @@ class Worker:
             path.unlink()
 
 
-async def run_janitor(config: Config, store: Store, interval_s: float) -> None:
-    """Retention: delete finished jobs (rows, audio, results) older than --retention-h, forever."""
+async def run_janitor(config: Config, store: Store, uploads: Uploads, interval_s: float) -> None:
+    """Retention: delete finished jobs (rows, audio, results) older than --retention-h, and the bytes of
+    uploads past their expiry, forever."""
     while True:
+        for upload in await uploads.expire():
+            log_event(log, "upload", upload_id=upload.id, state="expired")
         cutoff = time.time() - config.retention_h * 3600
         for job in await store.delete_finished_before(cutoff):
             Worker._remove_audio(job.audio_path)

@@ -33,6 +33,12 @@ def build_result(
                     "end": seg.end,
                     "text": seg.text.strip(),
                     "words": [asdict(word) for word in seg.words],
+                    "avg_logprob": seg.avg_logprob,
+                    "compression_ratio": seg.compression_ratio,
+                    "no_speech_prob": seg.no_speech_prob,
+                    "temperature": seg.temperature,
+                    "tokens": list(seg.tokens),
+                    "seek": seg.seek,
                 }
                 for seg in transcript.segments
             ],

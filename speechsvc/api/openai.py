@@ -1,0 +1,154 @@
+"""The OpenAI-compatible dialect (API.md §3, seeds 001, 002, 004): synchronous /v1/audio/transcriptions
+and /v1/audio/translations, and async /v1/transcription-jobs. Thin: form -> job -> the same pipeline."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+from aiohttp import web
+
+from speechsvc.api.body import discard
+from speechsvc.api.forms import Form, read_form
+from speechsvc.api.keys import SERVICE
+from speechsvc.api.middleware import REQUEST_ID_KEY
+from speechsvc.api.params import decoder_options
+from speechsvc.audio.layout import parse_channel_labels, parse_channel_layout
+from speechsvc.errors import Conflict, NotReady, RequestNotFound, Timeout, TranscriptionFailed
+from speechsvc.jobs.model import JobRequest, JobStatus
+from speechsvc.jobs.store import Job
+from speechsvc.results.formats import FormatSpec
+from speechsvc.results.openai import parse_granularities, parse_response_format
+from speechsvc.results.views import openai_result, transcription_job_view
+from speechsvc.service import Service, build_job_request
+
+OPENAI_MODEL_ALIASES = frozenset({"whisper-1", ""})  # what OpenAI clients send: our default model
+routes = web.RouteTableDef()
+
+
+def form_job_request(
+    service: Service,
+    request: web.Request,
+    form: Form,
+    *,
+    task: str,
+    dialect: str,
+    callback_url: str | None = None,
+) -> JobRequest:
+    """The job a form asks for: OpenAI's fields plus our channel_layout and channel_labels."""
+    fields = form.fields
+    given = form.lists.get("timestamp_granularities[]") or fields.get("timestamp_granularities", "").split(
+        ","
+    )
+    granularities = parse_granularities([value.strip() for value in given if value.strip()])
+    options = decoder_options({**fields, "word_timestamps": "true" if "word" in granularities else "false"})
+    model = fields.get("model", "")
+    job_request = build_job_request(
+        service.registry,
+        service.config,
+        model=None if model in OPENAI_MODEL_ALIASES else model,
+        layout=parse_channel_layout(fields.get("channel_layout")),
+        labels=parse_channel_labels(fields.get("channel_labels")),
+        language=fields.get("language"),
+        task=task,
+        options=options,
+        format=FormatSpec("json"),
+        callback_url=callback_url,
+        userdata=None,
+    )
+    return dataclasses.replace(
+        job_request,
+        x_request_id=request[REQUEST_ID_KEY],
+        dialect=dialect,
+        response_format=parse_response_format(fields.get("response_format")),
+        granularities=granularities,
+    )
+
+
+async def submit_form(request: web.Request, *, task: str, dialect: str) -> Job:
+    """Read the form, check it, accept the job (202 semantics: stored durably, probed)."""
+    service = request.app[SERVICE]
+    await service.check_queue()
+    job_id = uuid.uuid4().hex
+    spooled = service.config.spool_dir / f"{job_id}.upload"
+    form = await read_form(request, spooled, service.config.max_upload_bytes)
+    try:
+        callback_url = form.fields.get("callback_url") or None
+        job_request = form_job_request(
+            service, request, form, task=task, dialect=dialect, callback_url=callback_url
+        )
+    except BaseException:
+        discard(spooled)
+        raise
+    await service.accept(job_id, spooled, form.file_bytes, form.media_type, job_request)
+    job = await service.store.get(job_id)
+    assert job is not None
+    return job
+
+
+async def synchronous(request: web.Request, task: str) -> web.Response:
+    service = request.app[SERVICE]
+    job = await submit_form(request, task=task, dialect="openai")
+    finished = await service.wait(job.id, service.config.sync_timeout_s)
+    if finished is None or not finished.status.finished:
+        await service.cancel(job.id)
+        raise Timeout(
+            f"the transcription did not finish in {service.config.sync_timeout_s:g} s; "
+            "use /v1/transcription-jobs for long recordings"
+        )
+    if finished.status == JobStatus.FAILED:
+        raise TranscriptionFailed(finished.error)
+    body, content_type = openai_result(finished)
+    return web.Response(text=body, content_type=content_type, headers={"x-requestid": job.id})
+
+
+@routes.post("/v1/audio/transcriptions")
+async def transcriptions(request: web.Request) -> web.Response:
+    return await synchronous(request, "transcribe")
+
+
+@routes.post("/v1/audio/translations")
+async def translations(request: web.Request) -> web.Response:
+    return await synchronous(request, "translate")
+
+
+@routes.post("/v1/transcription-jobs")
+async def create_job(request: web.Request) -> web.Response:
+    job = await submit_form(request, task=request.query.get("task", "transcribe"), dialect="jobs")
+    return web.json_response(
+        transcription_job_view(job), status=202, headers={"Location": f"/v1/transcription-jobs/{job.id}"}
+    )
+
+
+async def _job(request: web.Request) -> Job:
+    job = await request.app[SERVICE].store.get(request.match_info["job_id"])
+    if job is None or job.request.dialect != "jobs":
+        raise RequestNotFound("no transcription job with this id", param="job_id")
+    return job
+
+
+@routes.get("/v1/transcription-jobs/{job_id}")
+async def get_job(request: web.Request) -> web.Response:
+    return web.json_response(transcription_job_view(await _job(request)))
+
+
+@routes.get("/v1/transcription-jobs/{job_id}/result")
+async def job_result(request: web.Request) -> web.Response:
+    job = await _job(request)
+    if job.result is None or job.status not in (JobStatus.READY, JobStatus.COMPLETED):
+        view = transcription_job_view(job)
+        raise NotReady(
+            f"the job is {view['status']}" + (f": {job.error}" if job.error else ""),
+            extra={"status": view["status"]},
+        )
+    body, content_type = openai_result(job)
+    return web.Response(text=body, content_type=content_type)
+
+
+@routes.post("/v1/transcription-jobs/{job_id}/cancel")
+async def cancel_job(request: web.Request) -> web.Response:
+    job = await _job(request)
+    canceled = await request.app[SERVICE].cancel(job.id)
+    if canceled is None:
+        raise Conflict(f"the job is already {transcription_job_view(job)['status']}", param="job_id")
+    return web.json_response(transcription_job_view(canceled))

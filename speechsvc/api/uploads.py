@@ -1,0 +1,124 @@
+"""Large uploads and async audio jobs (API.md §4, seed 000): create an upload, PUT its bytes (resumable
+with Content-Range), complete it, then create a job from it."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from speechsvc.api.keys import SERVICE, UPLOADS
+from speechsvc.api.middleware import REQUEST_ID_KEY
+from speechsvc.api.params import decoder_options
+from speechsvc.audio.layout import parse_channel_labels, parse_channel_layout
+from speechsvc.errors import InvalidRequest, RequestNotFound
+from speechsvc.results.formats import parse_format
+from speechsvc.results.views import audio_job_view
+from speechsvc.service import build_job_request
+from speechsvc.uploads import upload_view
+
+routes = web.RouteTableDef()
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidRequest("the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    return body
+
+
+def _text(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise InvalidRequest(f"{name} must be a string", param=name)
+    return value
+
+
+def _absolute(request: web.Request, view: dict[str, Any]) -> dict[str, Any]:
+    if "upload_url" in view:
+        view["upload_url"] = f"{request.url.origin()}{view['upload_url']}"
+    return view
+
+
+@routes.post("/v1/audio/uploads")
+async def create_upload(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    size = body.get("size_bytes")
+    if not isinstance(size, int) or isinstance(size, bool):
+        raise InvalidRequest("size_bytes must be an integer", param="size_bytes")
+    created = await request.app[UPLOADS].create(
+        _text(body, "file_name") or "", _text(body, "mime_type") or "", size
+    )
+    return web.json_response(_absolute(request, upload_view(created.upload, created.token)), status=201)
+
+
+@routes.put("/v1/audio/uploads/{upload_id}/content")  # authorised by the token in the URL, not an API key
+async def put_content(request: web.Request) -> web.Response:
+    upload = await request.app[UPLOADS].put_piece(
+        request.match_info["upload_id"],
+        request.query.get("token", ""),
+        request.headers.get("Content-Range"),
+        request,
+    )
+    return web.json_response(upload_view(upload))
+
+
+@routes.get("/v1/audio/uploads/{upload_id}")
+async def get_upload(request: web.Request) -> web.Response:
+    return web.json_response(upload_view(await request.app[UPLOADS].get(request.match_info["upload_id"])))
+
+
+@routes.post("/v1/audio/uploads/{upload_id}/complete")
+async def complete_upload(request: web.Request) -> web.Response:
+    body = await read_json(request) if request.can_read_body else {}
+    upload = await request.app[UPLOADS].complete(request.match_info["upload_id"], _text(body, "sha256"))
+    return web.json_response(upload_view(upload))
+
+
+@routes.post("/v1/audio/jobs")
+async def create_audio_job(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    body = await read_json(request)
+    upload = await request.app[UPLOADS].completed(_text(body, "upload_id") or "")
+    job_request = build_job_request(
+        service.registry,
+        service.config,
+        model=_text(body, "model"),
+        layout=parse_channel_layout(_text(body, "channel_layout")),
+        labels=parse_channel_labels(_text(body, "channel_labels")),
+        language=_text(body, "language"),
+        task=_text(body, "task") or "transcribe",
+        options=decoder_options({k: str(v) for k, v in body.items() if k in ("beam_size", "vad", "prompt")}),
+        format=parse_format(_text(body, "format") or "json"),
+        callback_url=_text(body, "callback_url"),
+        userdata=None,
+    )
+    job_request = dataclasses.replace(
+        job_request, x_request_id=request[REQUEST_ID_KEY], dialect="uploads", upload_id=upload.id
+    )
+    await service.check_queue()
+    job_id = uuid.uuid4().hex
+    linked = service.config.spool_dir / f"{job_id}.upload"
+    await asyncio.to_thread(os.link, upload.path, linked)  # the job keeps its bytes if the upload expires
+    await service.accept(job_id, linked, upload.size_bytes, upload.mime_type, job_request)
+    job = await service.store.get(job_id)
+    assert job is not None
+    return web.json_response(
+        audio_job_view(job), status=202, headers={"Location": f"/v1/audio/jobs/{job_id}"}
+    )
+
+
+@routes.get("/v1/audio/jobs/{job_id}")
+async def get_audio_job(request: web.Request) -> web.Response:
+    job = await request.app[SERVICE].store.get(request.match_info["job_id"])
+    if job is None or job.request.dialect != "uploads":
+        raise RequestNotFound("no audio job with this id", param="job_id")
+    return web.json_response(audio_job_view(job))

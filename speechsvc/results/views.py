@@ -1,0 +1,97 @@
+"""How the job dialects show a job: OpenAI-style transcription jobs (seed 002) and audio jobs (seed 000).
+Used by their handlers and, as webhook payloads, by the worker."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from speechsvc.jobs.model import JobStatus
+from speechsvc.jobs.store import Job
+from speechsvc.results.openai import render_openai
+from speechsvc.results.render import render
+
+LOWER_STATUS = {
+    JobStatus.RECEIVED: "queued",
+    JobStatus.QUEUED: "queued",
+    JobStatus.PENDING: "running",
+    JobStatus.READY: "completed",
+    JobStatus.COMPLETED: "completed",
+    JobStatus.FAILED: "failed",
+    JobStatus.CANCELED: "canceled",
+}
+EVENT_TYPES = {"completed": "transcription.completed", "failed": "transcription.failed",
+               "canceled": "transcription.canceled"}  # fmt: skip
+
+
+def _when(timestamp: float | None) -> int | None:
+    return int(timestamp) if timestamp is not None else None
+
+
+def openai_result(job: Job) -> tuple[str, str]:
+    """The finished job's result in its OpenAI response_format: (body, content type)."""
+    assert job.result is not None
+    return render_openai(
+        job.result, job.request.response_format or "json", job.request.granularities, job.request.options.task
+    )
+
+
+def _embedded(body: str, content_type: str) -> Any:
+    return json.loads(body) if content_type == "application/json" else body
+
+
+def transcription_job_view(job: Job, *, with_result: bool = False) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": job.id,
+        "object": "transcription.job",
+        "status": LOWER_STATUS[job.status],
+        "progress": round(job.progress, 1),
+        "model": job.request.model,
+        "task": job.request.options.task,
+        "response_format": job.request.response_format or "json",
+        "created_at": _when(job.created_at),
+        "completed_at": _when(job.finished_at),
+        "error": {"message": job.error} if job.error else None,
+        "result_url": f"/v1/transcription-jobs/{job.id}/result",
+    }
+    if with_result and job.result is not None:
+        view["result"] = _embedded(*openai_result(job))
+    return view
+
+
+def audio_job_result(job: Job) -> Any:
+    """The result in the job's `format`: an object for json, text otherwise."""
+    assert job.result is not None
+    spec = job.request.format
+    if spec.name == "json":
+        return {**job.result, "status": job.status.value}
+    return render(job.result, spec)
+
+
+def audio_job_view(job: Job) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": job.id,
+        "object": "audio.job",
+        "status": LOWER_STATUS[job.status],
+        "progress": round(job.progress, 1),
+        "upload_id": job.request.upload_id,
+        "task": job.request.options.task,
+        "model": job.request.model,
+        "format": str(job.request.format),
+        "created_at": _when(job.created_at),
+        "completed_at": _when(job.finished_at),
+        "error": {"message": job.error} if job.error else None,
+    }
+    if job.result is not None and job.status in (JobStatus.READY, JobStatus.COMPLETED):
+        view["result"] = audio_job_result(job)
+    return view
+
+
+def event_for(job: Job) -> tuple[str, dict[str, Any]]:
+    """The webhook event type and payload data of a finished job of a job dialect."""
+    data = (
+        audio_job_view(job)
+        if job.request.dialect == "uploads"
+        else transcription_job_view(job, with_result=True)
+    )
+    return EVENT_TYPES[data["status"]], data

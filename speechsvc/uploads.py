@@ -1,0 +1,261 @@
+"""Resumable uploads (API.md §4, seed 000): create, PUT pieces with Content-Range, complete, expire.
+
+A piece is written at the received offset and counted only once it is whole and on disk: a piece cut off
+half-way is truncated away, so the client resumes from `received_bytes`, which survives restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from speechsvc.api.body import CHUNK_BYTES
+from speechsvc.audio import isolate
+from speechsvc.audio.media import is_accepted_media_type
+from speechsvc.config import Config
+from speechsvc.errors import (
+    AuthenticationError,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from speechsvc.jobs.uploads import Upload, UploadState, UploadStore
+
+CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+MAX_FILE_NAME = 255
+
+
+@dataclass(frozen=True)
+class NewUpload:
+    upload: Upload
+    token: str  # the capability in upload_url; only its hash is stored
+
+
+class UploadNotFound(NotFound):
+    """No upload with this id (or it has expired)."""
+
+    code = "upload_not_found"
+
+
+class OffsetMismatch(Conflict):
+    """The piece does not continue at the received offset; resume from received_bytes."""
+
+    code = "offset_mismatch"
+
+
+class UploadIncomplete(Conflict):
+    """Not every byte has been received yet."""
+
+    code = "upload_incomplete"
+
+
+class UploadNotCompleted(Conflict):
+    """The upload is not completed: POST /v1/audio/uploads/{id}/complete first."""
+
+    code = "upload_not_completed"
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Uploads:
+    def __init__(self, config: Config, store: UploadStore) -> None:
+        self.config = config
+        self.store = store
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def create(self, file_name: str, mime_type: str, size_bytes: int) -> NewUpload:
+        if not file_name or len(file_name) > MAX_FILE_NAME:
+            raise InvalidRequest("file_name must be 1 to 255 characters", param="file_name")
+        if not is_accepted_media_type(mime_type):
+            raise UnsupportedMediaType(
+                f"mime_type {mime_type!r} is not an accepted audio type", param="mime_type"
+            )
+        if size_bytes < 1:
+            raise InvalidRequest("size_bytes must be a positive integer", param="size_bytes")
+        if size_bytes > self.config.max_upload_bytes:
+            raise PayloadTooLarge(
+                f"size_bytes is over the {self.config.max_upload_bytes} bytes accepted", param="size_bytes"
+            )
+        upload_id = "upl_" + uuid.uuid4().hex
+        token = secrets.token_urlsafe(24)
+        now = time.time()
+        upload = Upload(
+            id=upload_id,
+            file_name=file_name,
+            mime_type=mime_type.lower(),
+            size_bytes=size_bytes,
+            received_bytes=0,
+            state=UploadState.PENDING,
+            token_sha256=hashlib.sha256(token.encode()).hexdigest(),
+            sha256=None,
+            path=self.config.upload_dir / f"{upload_id}.bin",
+            created_at=now,
+            expires_at=now + self.config.upload_expiry_h * 3600,
+            completed_at=None,
+        )
+        upload.path.parent.mkdir(parents=True, exist_ok=True)
+        upload.path.touch()
+        await self.store.create(upload)
+        return NewUpload(upload, token)
+
+    async def get(self, upload_id: str) -> Upload:
+        upload = await self.store.get(upload_id)
+        if upload is None:
+            raise UploadNotFound(param="upload_id")
+        return upload
+
+    async def _live(self, upload_id: str) -> Upload:
+        upload = await self.get(upload_id)
+        if upload.state == UploadState.EXPIRED or upload.expires_at < time.time():
+            raise UploadNotFound("the upload has expired", param="upload_id")
+        return upload
+
+    async def put_piece(
+        self, upload_id: str, token: str, content_range: str | None, request: web.Request
+    ) -> Upload:
+        """Write one piece (or the whole file without Content-Range) at the received offset."""
+        upload = await self._live(upload_id)
+        if not hmac.compare_digest(hashlib.sha256(token.encode()).hexdigest(), upload.token_sha256):
+            raise AuthenticationError("the upload URL's token is not valid")
+        lock = self._locks.setdefault(upload_id, asyncio.Lock())
+        if lock.locked():
+            raise Conflict("another piece of this upload is being received", param="upload_id")
+        async with lock:
+            upload = await self._live(upload_id)
+            if upload.state == UploadState.COMPLETED:
+                raise Conflict("the upload is already completed", param="upload_id")
+            start, end = self._range(upload, content_range, request.content_length)
+            if content_range is not None and start != upload.received_bytes:
+                raise OffsetMismatch(
+                    f"this piece starts at byte {start}; resume from byte {upload.received_bytes}",
+                    extra={"received_bytes": upload.received_bytes},
+                )
+            written = await self._write(
+                upload.path, start, end - start + 1, request, whole=content_range is None
+            )
+            if written != end - start + 1:
+                raise InvalidRequest(
+                    f"the piece held {written} bytes, not the {end - start + 1} its Content-Range names",
+                    extra={"received_bytes": upload.received_bytes},
+                )
+            await self.store.set_received(upload_id, end + 1)
+        return await self.get(upload_id)
+
+    @staticmethod
+    def _range(upload: Upload, content_range: str | None, length: int | None) -> tuple[int, int]:
+        if content_range is None:  # the whole file in one PUT
+            return 0, (length or upload.size_bytes) - 1
+        match = CONTENT_RANGE.match(content_range.strip())
+        if match is None:
+            raise InvalidRequest("Content-Range must be `bytes FIRST-LAST/TOTAL`", param="Content-Range")
+        start, end, total = int(match[1]), int(match[2]), match[3]
+        if total != "*" and int(total) != upload.size_bytes:
+            raise InvalidRequest(
+                f"the upload is {upload.size_bytes} bytes, not {total}", param="Content-Range"
+            )
+        if end < start or end >= upload.size_bytes:
+            raise InvalidRequest("Content-Range lies outside the upload", param="Content-Range")
+        return start, end
+
+    @staticmethod
+    async def _write(path: Path, offset: int, expected: int, request: web.Request, *, whole: bool) -> int:
+        """Write the body at `offset`; on any failure or overrun cut the file back to `offset`. A `whole`
+        file (a PUT without Content-Range) replaces whatever was received before."""
+        written = 0
+        with open(path, "r+b") as out:
+            out.seek(offset)
+            try:
+                async for chunk in request.content.iter_chunked(CHUNK_BYTES):
+                    written += len(chunk)
+                    if written > expected:
+                        raise PayloadTooLarge(
+                            "the piece is longer than its Content-Range", param="Content-Range"
+                        )
+                    out.write(chunk)
+                if whole:
+                    out.truncate(offset + written)
+                out.flush()
+                await asyncio.to_thread(os.fsync, out.fileno())
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    out.truncate(offset)
+                raise
+            if written != expected:
+                out.truncate(offset)
+        return written
+
+    async def complete(self, upload_id: str, sha256: str | None) -> Upload:
+        """Idempotent: check size (and sha256 if given), probe the audio, mark completed."""
+        upload = await self._live(upload_id)
+        if upload.state == UploadState.COMPLETED:
+            if sha256 and sha256.lower() != upload.sha256:
+                raise InvalidRequest("sha256 does not match the uploaded bytes", param="sha256")
+            return upload
+        if upload.received_bytes != upload.size_bytes:
+            raise UploadIncomplete(
+                f"{upload.received_bytes} of {upload.size_bytes} bytes received",
+                extra={"received_bytes": upload.received_bytes},
+            )
+        digest = await asyncio.to_thread(_sha256_file, upload.path)
+        if sha256 and sha256.lower() != digest:
+            raise InvalidRequest("sha256 does not match the uploaded bytes", param="sha256")
+        await asyncio.to_thread(
+            isolate.probe,
+            upload.path,
+            upload.mime_type,
+            max_channels=self.config.max_channels,
+            limits=self.config.decode_limits,
+        )
+        await self.store.complete(upload_id, digest)
+        return await self.get(upload_id)
+
+    async def completed(self, upload_id: str) -> Upload:
+        upload = await self._live(upload_id)
+        if upload.state != UploadState.COMPLETED:
+            raise UploadNotCompleted(param="upload_id")
+        return upload
+
+    async def expire(self) -> list[Upload]:
+        """Mark expired uploads and free their storage."""
+        expired = await self.store.expire_before(time.time())
+        for upload in expired:
+            upload.path.unlink(missing_ok=True)
+            self._locks.pop(upload.id, None)
+        return expired
+
+
+def upload_view(upload: Upload, token: str | None = None) -> dict[str, object]:
+    view: dict[str, object] = {
+        "id": upload.id,
+        "object": "upload",
+        "file_name": upload.file_name,
+        "mime_type": upload.mime_type,
+        "size_bytes": upload.size_bytes,
+        "received_bytes": upload.received_bytes,
+        "status": upload.state.value,
+        "state": upload.state.value,
+        "sha256": upload.sha256,
+        "created_at": int(upload.created_at),
+        "expires_at": int(upload.expires_at),
+    }
+    if token is not None:
+        view["upload_url"] = f"/v1/audio/uploads/{upload.id}/content?token={token}"
+    return view

@@ -1,0 +1,77 @@
+"""Signed, retried webhooks for the job dialects (API.md §4): an event is stored, then delivered by a
+background loop; a non-2xx answer or a network error is retried up to WEBHOOK_RETRIES more times with
+exponential backoff, the same webhook-id every time, a fresh timestamp and signature each attempt."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from speechsvc.callbacks import CallbackSender, outcome_kind
+from speechsvc.jobs.webhooks import DELIVERED, FAILED, PENDING, Delivery, WebhookStore
+from speechsvc.logs import log_event
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_RETRIES = 3
+IDLE_POLL_S = 1.0
+
+
+class WebhookSender:
+    def __init__(
+        self, store: WebhookStore, sender: CallbackSender, *, retry_base_s: float, timeout_s: float
+    ) -> None:
+        self.store = store
+        self.sender = sender
+        self.retry_base_s = retry_base_s
+        self.timeout_s = timeout_s
+        self.wake = asyncio.Event()
+
+    async def enqueue(self, job_id: str, url: str, event_type: str, data: dict[str, Any]) -> str:
+        """Store a webhook event for delivery; returns its webhook-id."""
+        delivery_id = f"msg_{uuid.uuid4().hex}"
+        payload = {"type": event_type, "timestamp": datetime.now(timezone.utc).isoformat(), "data": data}
+        await self.store.add(delivery_id, job_id, url, json.dumps(payload, ensure_ascii=False))
+        self.wake.set()
+        return delivery_id
+
+    async def run(self) -> None:
+        while True:
+            for delivery in await self.store.claim_due(
+                time.time(), hold_s=self.timeout_s + self.retry_base_s
+            ):
+                await self.attempt(delivery)
+            next_due = await self.store.next_due()
+            pause = IDLE_POLL_S if next_due is None else min(IDLE_POLL_S, max(0.0, next_due - time.time()))
+            self.wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), pause)
+
+    async def attempt(self, delivery: Delivery) -> None:
+        headers = {"Content-Type": "application/json"}
+        outcome = await self.sender.send(delivery.url, headers, delivery.payload.encode(), delivery.id)
+        self.sender.metrics.callbacks.labels(outcome_kind(outcome)).inc()
+        status = outcome["http_status"]
+        if status is not None and 200 <= status < 300:
+            state, next_at = DELIVERED, time.time()
+        elif delivery.attempts > WEBHOOK_RETRIES or outcome.get("refused"):
+            state, next_at = FAILED, time.time()
+        else:
+            state, next_at = PENDING, time.time() + self.retry_base_s * 2 ** (delivery.attempts - 1)
+        await self.store.finish(delivery.id, state, next_at, status, outcome["error"])
+        log_event(
+            log,
+            "webhook",
+            request_id=delivery.job_id,
+            webhook_id=delivery.id,
+            attempt=delivery.attempts,
+            http_status=status,
+            error=outcome["error"],
+            state=state,
+        )
