@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -76,6 +77,24 @@ def fake_registry(tmp_path: Path, delay_s: float = 0.0) -> ModelRegistry:
         return fake
 
     return ModelRegistry("tiny.en", tmp_path / "models", loader)
+
+
+@pytest.fixture
+def make_client(aiohttp_client: Any, tmp_path: Path) -> Callable[..., Awaitable[Any]]:
+    """A real app (real SQLite on tmp_path, real PyAV) with the fake transcriber, behind a test client.
+
+    make_client(delay_s=..., resolver=..., **config_overrides)
+    """
+
+    async def make(delay_s: float = 0.0, resolver: Any = None, **config: Any) -> Any:
+        from speechsvc.app import create_app
+
+        app = create_app(
+            make_config(tmp_path, **config), registry=fake_registry(tmp_path, delay_s), resolver=resolver
+        )
+        return await aiohttp_client(app)
+
+    return make
 
 
 @pytest.fixture(scope="session")

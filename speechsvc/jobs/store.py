@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
     revoked_at   REAL
 );
 """
+UNFINISHED = (JobStatus.RECEIVED.value, JobStatus.QUEUED.value, JobStatus.PENDING.value)
 INTERRUPTED_CALLBACK = "callback attempt interrupted by a restart; not retried (at most one attempt)"
 
 
@@ -194,16 +195,7 @@ class Store:
         changed = await self._write(
             "UPDATE jobs SET status = ?, error = ?, lease_expires_at = NULL, updated_at = ?, finished_at = ?"
             " WHERE id = ? AND status IN (?, ?, ?)",
-            (
-                JobStatus.FAILED.value,
-                error,
-                now,
-                now,
-                job_id,
-                JobStatus.RECEIVED.value,
-                JobStatus.QUEUED.value,
-                JobStatus.PENDING.value,
-            ),
+            (JobStatus.FAILED.value, error, now, now, job_id, *UNFINISHED),
         )
         return changed == 1
 
@@ -213,15 +205,7 @@ class Store:
         rows = await self._fetch(
             "UPDATE jobs SET status = ?, lease_expires_at = NULL, updated_at = ?, finished_at = ?"
             " WHERE id = ? AND status IN (?, ?, ?) RETURNING *",
-            (
-                JobStatus.CANCELED.value,
-                now,
-                now,
-                job_id,
-                JobStatus.RECEIVED.value,
-                JobStatus.QUEUED.value,
-                JobStatus.PENDING.value,
-            ),
+            (JobStatus.CANCELED.value, now, now, job_id, *UNFINISHED),
             commit=True,
         )
         return Job.from_row(rows[0]) if rows else None

@@ -40,18 +40,24 @@ def _embedded(body: str, content_type: str) -> Any:
     return json.loads(body) if content_type == "application/json" else body
 
 
-def transcription_job_view(job: Job, *, with_result: bool = False) -> dict[str, Any]:
-    view: dict[str, Any] = {
+def _job_view(job: Job, kind: str) -> dict[str, Any]:
+    """What both job dialects show of a job."""
+    return {
         "id": job.id,
-        "object": "transcription.job",
+        "object": kind,
         "status": LOWER_STATUS[job.status],
         "progress": round(job.progress, 1),
         "model": job.request.model,
         "task": job.request.options.task,
-        "response_format": job.request.response_format or "json",
         "created_at": _when(job.created_at),
         "completed_at": _when(job.finished_at),
         "error": {"message": job.error} if job.error else None,
+    }
+
+
+def transcription_job_view(job: Job, *, with_result: bool = False) -> dict[str, Any]:
+    view = _job_view(job, "transcription.job") | {
+        "response_format": job.request.response_format or "json",
         "result_url": f"/v1/transcription-jobs/{job.id}/result",
     }
     if with_result and job.result is not None:
@@ -69,18 +75,9 @@ def audio_job_result(job: Job) -> Any:
 
 
 def audio_job_view(job: Job) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "id": job.id,
-        "object": "audio.job",
-        "status": LOWER_STATUS[job.status],
-        "progress": round(job.progress, 1),
+    view = _job_view(job, "audio.job") | {
         "upload_id": job.request.upload_id,
-        "task": job.request.options.task,
-        "model": job.request.model,
         "format": str(job.request.format),
-        "created_at": _when(job.created_at),
-        "completed_at": _when(job.finished_at),
-        "error": {"message": job.error} if job.error else None,
     }
     if job.result is not None and job.status in (JobStatus.READY, JobStatus.COMPLETED):
         view["result"] = audio_job_result(job)

@@ -2,30 +2,18 @@
 
 import socket
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.abc import AbstractResolver
 from aiohttp.test_utils import TestClient
 from standardwebhooks.webhooks import Webhook
 
-from speechsvc.app import create_app
-from tests.conftest import FIXTURES, corpus, fake_registry, make_config
+from tests.conftest import FIXTURES, corpus
 from tests.integration.helpers import poll_until, post_audio
 from tests.receiver import CallbackReceiver
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
 SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-
-@pytest.fixture
-def client_factory(aiohttp_client: ClientFactory, tmp_path: Path) -> Callable[..., Awaitable[TestClient]]:
-    async def make(resolver: AbstractResolver | None = None, **config: Any) -> TestClient:
-        app = create_app(make_config(tmp_path, **config), registry=fake_registry(tmp_path), resolver=resolver)
-        return await aiohttp_client(app)
-
-    return make
 
 
 async def finished(client: TestClient, request_id: str) -> dict[str, Any]:
@@ -34,8 +22,8 @@ async def finished(client: TestClient, request_id: str) -> dict[str, Any]:
     return await response.json() if response.headers["x-status"] == "Completed" else {}
 
 
-async def test_completed_job_calls_back_once_with_headers_and_body(client_factory: Any) -> None:
-    client = await client_factory()
+async def test_completed_job_calls_back_once_with_headers_and_body(make_client: Any) -> None:
+    client = await make_client()
     with CallbackReceiver() as receiver:
         response = await post_audio(client, corpus("stereo_diarization.wav"), format="json",
                                     callback=receiver.url, userdata="ticket-7")  # fmt: skip
@@ -55,8 +43,8 @@ async def test_completed_job_calls_back_once_with_headers_and_body(client_factor
     assert result["callback"]["url"] == receiver.url
 
 
-async def test_callback_url_from_header_and_xml_body(client_factory: Any) -> None:
-    client = await client_factory()
+async def test_callback_url_from_header_and_xml_body(make_client: Any) -> None:
+    client = await make_client()
     with CallbackReceiver() as receiver:
         await client.post("/v1/transcribe", data=corpus("stereo_diarization.wav").read_bytes()[:200000],
                           headers={"Content-Type": "audio/wav", "x-callback-url": receiver.url,
@@ -67,8 +55,8 @@ async def test_callback_url_from_header_and_xml_body(client_factory: Any) -> Non
     assert call.headers["x-userdata"] == "h"
 
 
-async def test_failed_job_calls_back_with_error(client_factory: Any) -> None:
-    client = await client_factory(max_duration_s=30.0)
+async def test_failed_job_calls_back_with_error(make_client: Any) -> None:
+    client = await make_client(max_duration_s=30.0)
     with CallbackReceiver() as receiver:
         # 88 s of audio whose container declares no duration: accepted, then too long when decoded
         response = await post_audio(
@@ -85,8 +73,8 @@ async def test_failed_job_calls_back_with_error(client_factory: Any) -> None:
     assert await poll.text() == call.headers["x-error"]
 
 
-async def test_error_answer_is_not_retried(client_factory: Any) -> None:
-    client = await client_factory()
+async def test_error_answer_is_not_retried(make_client: Any) -> None:
+    client = await make_client()
     with CallbackReceiver(statuses=[500, 200]) as receiver:
         response = await post_audio(client, corpus("stereo_diarization.wav"), callback=receiver.url)
         result = await finished(client, response.headers["x-requestid"])
@@ -94,8 +82,8 @@ async def test_error_answer_is_not_retried(client_factory: Any) -> None:
     assert result["callback"]["http_status"] == 500
 
 
-async def test_redirect_is_not_followed(client_factory: Any) -> None:
-    client = await client_factory()
+async def test_redirect_is_not_followed(make_client: Any) -> None:
+    client = await make_client()
     with CallbackReceiver() as target, CallbackReceiver(redirect_to=None) as receiver:
         receiver.redirect_to = target.url
         response = await post_audio(client, corpus("stereo_diarization.wav"), callback=receiver.url)
@@ -104,8 +92,8 @@ async def test_redirect_is_not_followed(client_factory: Any) -> None:
     assert result["callback"]["http_status"] == 302
 
 
-async def test_unreachable_receiver_is_recorded(client_factory: Any) -> None:
-    client = await client_factory()
+async def test_unreachable_receiver_is_recorded(make_client: Any) -> None:
+    client = await make_client()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound, not listening: connection refused
@@ -118,8 +106,8 @@ async def test_unreachable_receiver_is_recorded(client_factory: Any) -> None:
     assert result["status"] == "Completed"
 
 
-async def test_signed_callback_verifies_with_standardwebhooks(client_factory: Any) -> None:
-    client = await client_factory(webhook_secret=SECRET)
+async def test_signed_callback_verifies_with_standardwebhooks(make_client: Any) -> None:
+    client = await make_client(webhook_secret=SECRET)
     with CallbackReceiver() as receiver:
         await post_audio(client, corpus("stereo_diarization.wav"), format="json", callback=receiver.url)
         (call,) = await receiver.arrived(1)

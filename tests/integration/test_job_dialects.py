@@ -9,26 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 from aiohttp.test_utils import TestClient
 from standardwebhooks.webhooks import Webhook
 
-from speechsvc.app import create_app
-from tests.conftest import FIXTURES, corpus, fake_registry, long_stereo_call, make_config
+from tests.conftest import FIXTURES, corpus, long_stereo_call
 from tests.receiver import CallbackReceiver
 from tests.test_hardening.test_rejections import expect_error
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
 SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-
-@pytest.fixture
-def make_client(aiohttp_client: ClientFactory, tmp_path: Path) -> Callable[..., Awaitable[TestClient]]:
-    async def make(delay_s: float = 0.0, **config: Any) -> TestClient:
-        app = create_app(make_config(tmp_path, **config), registry=fake_registry(tmp_path, delay_s=delay_s))
-        return await aiohttp_client(app)
-
-    return make
 
 
 def form(path: Path, **fields: str) -> aiohttp.FormData:

@@ -12,23 +12,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from speechsvc.app import create_app
-from tests.conftest import corpus, fake_registry, make_config
+from tests.conftest import corpus
 from tests.integration.helpers import poll_until
 from tests.receiver import CallbackReceiver
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
 STEREO = corpus("stereo_diarization.wav").read_bytes()
-
-
-@pytest.fixture
-def make_client(aiohttp_client: ClientFactory, tmp_path: Path) -> Callable[..., Awaitable[TestClient]]:
-    async def make(**config: Any) -> TestClient:
-        return await aiohttp_client(
-            create_app(make_config(tmp_path, **config), registry=fake_registry(tmp_path))
-        )
-
-    return make
 
 
 async def submit(client: TestClient, **params: str) -> Any:

@@ -4,17 +4,15 @@ injected resolver, so these tests never send traffic anywhere but loopback."""
 
 import socket
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestClient
 
-from speechsvc.app import create_app
 from speechsvc.callbacks import AddressRefused, check_address, validate_callback_url
 from speechsvc.errors import InvalidCallbackUrl
-from tests.conftest import corpus, fake_registry, make_config
+from tests.conftest import corpus
 from tests.integration.helpers import poll_until, post_audio
 from tests.receiver import CallbackReceiver
 
@@ -38,15 +36,6 @@ class MapResolver(AbstractResolver):
 
     async def close(self) -> None:
         pass
-
-
-@pytest.fixture
-def client_factory(aiohttp_client: ClientFactory, tmp_path: Path) -> Callable[..., Awaitable[TestClient]]:
-    async def make(resolver: AbstractResolver | None = None, **config: Any) -> TestClient:
-        app = create_app(make_config(tmp_path, **config), registry=fake_registry(tmp_path), resolver=resolver)
-        return await aiohttp_client(app)
-
-    return make
 
 
 async def finished(client: TestClient, request_id: str) -> dict[str, Any]:
@@ -102,9 +91,9 @@ def test_deny_private_refuses_literal_private_urls() -> None:
         validate_callback_url("http://127.0.0.1:9/x", deny_private=True)
 
 
-async def test_name_resolving_to_link_local_is_refused_at_connect(client_factory: Any) -> None:
+async def test_name_resolving_to_link_local_is_refused_at_connect(make_client: Any) -> None:
     resolver = MapResolver({"hooks.example": "169.254.169.254"})
-    client = await client_factory(resolver=resolver)
+    client = await make_client(resolver=resolver)
     response = await post_audio(client, corpus("stereo_diarization.wav"), callback="http://hooks.example/cb")
     assert response.status == 202  # the URL text is fine; the resolved address is not
     result = await finished(client, response.headers["x-requestid"])
@@ -113,10 +102,10 @@ async def test_name_resolving_to_link_local_is_refused_at_connect(client_factory
     assert result["callback"]["http_status"] is None
 
 
-async def test_deny_private_refuses_loopback_names(client_factory: Any) -> None:
+async def test_deny_private_refuses_loopback_names(make_client: Any) -> None:
     with CallbackReceiver() as receiver:
         port = receiver.server.server_address[1]
-        client = await client_factory(
+        client = await make_client(
             resolver=MapResolver({"hooks.example": "127.0.0.1"}), callback_deny_private=True
         )
         response = await post_audio(
@@ -127,10 +116,10 @@ async def test_deny_private_refuses_loopback_names(client_factory: Any) -> None:
     assert "private or loopback" in result["callback"]["error"]
 
 
-async def test_allowed_name_resolves_and_is_called(client_factory: Any) -> None:
+async def test_allowed_name_resolves_and_is_called(make_client: Any) -> None:
     with CallbackReceiver() as receiver:
         port = receiver.server.server_address[1]
-        client = await client_factory(resolver=MapResolver({"hooks.example": "127.0.0.1"}))
+        client = await make_client(resolver=MapResolver({"hooks.example": "127.0.0.1"}))
         await post_audio(client, corpus("stereo_diarization.wav"), callback=f"http://hooks.example:{port}/cb")
         (call,) = await receiver.arrived(1)
     assert call.path == "/cb"

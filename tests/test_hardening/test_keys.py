@@ -12,24 +12,14 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from speechsvc.api.keys import STORE
-from speechsvc.app import create_app
 from speechsvc.auth import RateLimiter, create_key
 from speechsvc.errors import RateLimited
-from tests.conftest import corpus, fake_registry, make_config
+from tests.conftest import corpus
 from tests.integration.helpers import poll_until
 from tests.test_hardening.test_rejections import expect_error, nothing_stored
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
 STEREO = corpus("stereo_diarization.wav").read_bytes()
-
-
-@pytest.fixture
-def make_client(aiohttp_client: ClientFactory, tmp_path: Path) -> Callable[..., Awaitable[TestClient]]:
-    async def make(delay_s: float = 0.0, **config: Any) -> TestClient:
-        app = create_app(make_config(tmp_path, **config), registry=fake_registry(tmp_path, delay_s=delay_s))
-        return await aiohttp_client(app)
-
-    return make
 
 
 async def submit(client: TestClient, headers: dict[str, str] | None = None) -> Any:
