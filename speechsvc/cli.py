@@ -12,6 +12,8 @@ from tqdm import tqdm
 
 from speechsvc.api.params import decoder_options
 from speechsvc.app import build_registry
+from speechsvc.asr.models import pick_device
+from speechsvc.asr.scheduler import FairPool, engine_slots
 from speechsvc.audio.layout import parse_channel_labels, parse_channel_layout
 from speechsvc.config import Config
 from speechsvc.errors import SpeechsvcError
@@ -40,6 +42,9 @@ def add_transcribe_arguments(parser: argparse.ArgumentParser) -> None:
 def transcribe_files(config: Config, args: argparse.Namespace) -> int:
     """Transcribe each file and print its result; returns the exit status (1 if any file failed)."""
     registry = build_registry(config)
+    pool = FairPool(
+        engine_slots(pick_device(config.device), config.workers, config.cpu_threads)[0], name="cli"
+    )
     status = 0
     try:
         request = build_job_request(
@@ -87,11 +92,13 @@ def transcribe_files(config: Config, args: argparse.Namespace) -> int:
                     limits=config.decode_limits,
                     scratch_dir=config.spool_dir / f"cli-{os.getpid()}",
                     on_progress=progress,
+                    pool=pool,
                 )
             except SpeechsvcError as exc:
                 print(f"speechsvc: {path}: {exc.message}", file=sys.stderr)
                 status = 1
                 continue
         sys.stdout.write(render(result, request.format))
+    pool.close()
     registry.close()
     return status

@@ -24,8 +24,11 @@ class Config:
     model: str = "tiny.en"
     device: str = "auto"  # auto | cpu | cuda
     compute_type: str = "auto"  # auto -> int8 on CPU, float16 on CUDA
-    workers: int = 1
-    cpu_threads: int = 0  # 0 = CTranslate2's default
+    workers: int = 0  # engine slots (concurrent channels) and job workers; 0 = automatic from the cores
+    cpu_threads: int = 0  # CTranslate2 threads per slot; 0 = automatic (cores / slots on the CPU)
+    # VAD chunks per CTranslate2 batch (faster-whisper's batched pipeline); 1 = the sequential decoder;
+    # 0 = automatic: 1 on the CPU (more accurate on speech without pauses), 8 on CUDA
+    batch_size: int = 0
     max_upload_bytes: int = 2 * GIB
     max_duration_s: float = 4 * 3600.0
     max_channels: int = 32
@@ -127,8 +130,8 @@ def build_config(args: argparse.Namespace | Mapping[str, Any], environ: Mapping[
 def _validate(config: Config) -> None:
     if config.device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"--device must be auto, cpu or cuda, not {config.device!r}")
-    if config.workers < 1:
-        raise ValueError("--workers must be at least 1")
+    if config.workers < 0 or config.cpu_threads < 0 or config.batch_size < 0:
+        raise ValueError("--workers, --cpu-threads and --batch-size must be >= 0 (0 = automatic)")
     if config.max_upload_bytes < 1:
         raise ValueError("--max-upload-bytes must be positive")
     if config.rate_limit_rpm < 0 or config.max_queue < 1 or config.retention_h <= 0:

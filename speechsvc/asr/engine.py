@@ -78,10 +78,15 @@ class Transcriber(Protocol):
 class WhisperEngine:
     """faster-whisper's WhisperModel: one model, loaded once, shared by every job."""
 
-    def __init__(self, name: str, model: Any) -> None:
+    def __init__(self, name: str, model: Any, batch_size: int = 1) -> None:
+        from faster_whisper import BatchedInferencePipeline
+
         self.name = name
         self.model = model
         self.multilingual = bool(model.model.is_multilingual)
+        self.batch_size = batch_size
+        # batched: the VAD chunks of one channel go through CTranslate2 in batches, not one by one
+        self.pipeline = BatchedInferencePipeline(model) if batch_size > 1 else None
 
     def transcribe(
         self, audio: npt.NDArray[np.float32], options: TranscribeOptions, on_progress: ProgressFn
@@ -89,7 +94,10 @@ class WhisperEngine:
         kwargs: dict[str, Any] = {}
         if options.temperature is not None:
             kwargs["temperature"] = options.temperature
-        segments, info = self.model.transcribe(
+        engine = self.model
+        if self.pipeline is not None:
+            engine, kwargs["batch_size"] = self.pipeline, self.batch_size
+        segments, info = engine.transcribe(
             audio,
             language=options.language if self.multilingual else "en",
             task=options.task if self.multilingual else "transcribe",
@@ -129,4 +137,8 @@ class WhisperEngine:
         return result
 
     def close(self) -> None:
-        del self.model
+        # drop every reference (the batched pipeline holds one too) so that the CTranslate2 model and its
+        # worker threads are freed here, not during interpreter exit, where C++ aborts ("terminate called
+        # without an active exception")
+        self.pipeline = None
+        self.model = None

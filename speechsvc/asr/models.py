@@ -133,7 +133,9 @@ def pick_compute_type(compute_type: str, device: str) -> str:
 Loader = Callable[[ModelSpec], Transcriber]
 
 
-def whisper_loader(device: str, compute_type: str, cpu_threads: int = 0, num_workers: int = 1) -> Loader:
+def whisper_loader(
+    device: str, compute_type: str, cpu_threads: int = 0, num_workers: int = 1, batch_size: int = 1
+) -> Loader:
     """A loader that builds faster-whisper models on `device` with `compute_type` (both resolved)."""
 
     def load(spec: ModelSpec) -> Transcriber:
@@ -146,7 +148,7 @@ def whisper_loader(device: str, compute_type: str, cpu_threads: int = 0, num_wor
         model = WhisperModel(
             where, device=device, compute_type=compute_type, cpu_threads=cpu_threads, num_workers=num_workers
         )
-        return WhisperEngine(spec.name, model)
+        return WhisperEngine(spec.name, model, batch_size)
 
     return load
 

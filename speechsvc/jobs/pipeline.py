@@ -3,13 +3,16 @@ probe -> select channels -> decode -> transcribe each channel on its own -> cano
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from concurrent.futures import wait
 from pathlib import Path
 
 from speechsvc.asr.engine import SAMPLE_RATE_HZ, ChannelTranscript, Transcriber
+from speechsvc.asr.scheduler import FairPool
 from speechsvc.audio import isolate
 from speechsvc.audio.layout import SelectedChannel, resolve_selection
-from speechsvc.errors import AudioTooLong, UndecodableAudio
+from speechsvc.errors import AudioTooLong, JobCanceled, UndecodableAudio
 from speechsvc.jobs.model import JobRequest
 from speechsvc.results.canonical import Result, build_result
 
@@ -60,6 +63,7 @@ def run_pipeline(
     limits: isolate.DecodeLimits,
     scratch_dir: Path,
     on_progress: ProgressSink,
+    pool: FairPool | None = None,
 ) -> Result:
     """Transcribe every selected channel of the file on its own and build the canonical result."""
     selection = select_channels(
@@ -79,15 +83,30 @@ def run_pipeline(
         should_stop=check_canceled,
     )
     total_s = sum(len(samples) for samples in channels) / SAMPLE_RATE_HZ or 1.0
-    done_s = 0.0
-    transcripts: list[tuple[SelectedChannel, ChannelTranscript]] = []
-    for selected, samples in zip(selection, channels, strict=True):
+    done_s = [0.0] * len(channels)  # per channel, written by the slot running it
 
-        def channel_progress(at_s: float, offset_s: float = done_s) -> None:
-            on_progress(100.0 * (offset_s + at_s) / total_s)
+    def channel_task(position: int) -> ChannelTranscript:
+        def channel_progress(at_s: float) -> None:
+            done_s[position] = at_s
+            on_progress(100.0 * sum(done_s) / total_s)
 
-        transcript = transcriber.transcribe(samples, request.options, channel_progress)
-        done_s += len(samples) / SAMPLE_RATE_HZ
-        on_progress(100.0 * done_s / total_s)
-        transcripts.append((selected, transcript))
-    return build_result(request_id, transcriber.name, transcripts)
+        transcript = transcriber.transcribe(channels[position], request.options, channel_progress)
+        done_s[position] = len(channels[position]) / SAMPLE_RATE_HZ
+        on_progress(100.0 * sum(done_s) / total_s)
+        return transcript
+
+    if pool is None:
+        transcripts = [channel_task(position) for position in range(len(channels))]
+    else:  # each channel on its own, at the same time, on the shared engine slots
+        futures = [
+            pool.submit(request_id, functools.partial(channel_task, position))
+            for position in range(len(channels))
+        ]
+        wait(futures)
+        if any(f.cancelled() for f in futures):
+            raise JobCanceled()  # the pool was closed: the service is shutting down
+        errors = [error for f in futures if (error := f.exception()) is not None]
+        if errors:
+            raise next((e for e in errors if isinstance(e, JobCanceled)), errors[0])
+        transcripts = [f.result() for f in futures]
+    return build_result(request_id, transcriber.name, list(zip(selection, transcripts, strict=True)))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from speechsvc.asr.models import ModelRegistry
+from speechsvc.asr.scheduler import FairPool
 from speechsvc.callbacks import CallbackSender
 from speechsvc.config import Config
 from speechsvc.errors import JobCanceled, SpeechsvcError
@@ -79,6 +80,7 @@ class Worker:
         events: JobEvents,
         metrics: Metrics,
         webhooks: WebhookSender,
+        pool: FairPool,
     ) -> None:
         self.config = config
         self.store = store
@@ -87,6 +89,7 @@ class Worker:
         self.events = events
         self.metrics = metrics
         self.webhooks = webhooks
+        self.pool = pool
         self.wake = asyncio.Event()
 
     def notify(self) -> None:
@@ -143,6 +146,7 @@ class Worker:
                 limits=self.config.decode_limits,
                 scratch_dir=self.config.spool_dir / f"{job.id}.decoded",
                 on_progress=bridge,
+                pool=self.pool,
             )
         except asyncio.CancelledError:
             bridge.canceled.set()  # shutting down: the thread stops at its next segment; the job stays

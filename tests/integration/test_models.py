@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient
 from speechsvc.app import build_registry, create_app
 from speechsvc.asr.models import base_parts_dirs, join_base_model, resolve_model, tiny_en_dir
 from speechsvc.errors import ModelNotFound
-from tests.conftest import JFK_TEXT, corpus, make_config
+from tests.conftest import JFK_TEXT, STEREO_TEXTS, corpus, make_config
 from tests.integration.helpers import transcribe_json, wer
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
@@ -64,3 +64,15 @@ async def test_multilingual_base_detects_language_and_translates(
     # the other packaged model can be asked for by name, and is loaded on first use
     english = await transcribe_json(client, corpus("jfk.flac"), channel_layout="0", model="tiny.en")
     assert english["model"] == "tiny.en"
+
+
+@pytest.mark.model
+async def test_batched_pipeline_engine(aiohttp_client: ClientFactory, tmp_path: Path) -> None:
+    """--batch-size 8 (the default on CUDA) through faster-whisper's batched pipeline, here on the CPU."""
+    config = make_config(tmp_path, batch_size=8, workers=2)
+    client = await aiohttp_client(create_app(config, registry=build_registry(config)))
+    result = await transcribe_json(client, corpus("stereo_diarization.wav"), channel_labels="agent,customer")
+    texts = {c["label"]: " ".join(s["text"] for s in c["segments"]) for c in result["channels"]}
+    assert wer(STEREO_TEXTS[0], texts["agent"]) <= 0.1 and wer(STEREO_TEXTS[1], texts["customer"]) <= 0.1
+    jfk = await transcribe_json(client, corpus("jfk.flac"), channel_layout="0")
+    assert wer(JFK_TEXT, jfk["text"]) <= 0.1

@@ -98,3 +98,32 @@ async def test_prompt_and_hotwords_are_accepted(client: TestClient) -> None:
         beam_size=2,
     )  # fmt: skip
     assert "horizon" in result["text"].lower()
+
+
+async def test_simultaneous_jobs_keep_their_own_channels(
+    aiohttp_client: ClientFactory, tmp_path: Path, tiny_registry: ModelRegistry
+) -> None:
+    """Several real jobs at once on two engine slots: each result holds its own file's words."""
+    import asyncio
+
+    config = make_config(tmp_path, workers=2)
+    client = await aiohttp_client(create_app(config, registry=tiny_registry))
+    cases = [
+        (
+            FIXTURES / "two_streams.mp4",
+            "video/mp4",
+            {"channel_layout": "1.1,0.0"},
+            [STEREO_TEXTS[1], JFK_TEXT],
+        ),
+        (corpus("stereo_diarization.wav"), "audio/wav", {}, list(STEREO_TEXTS)),
+        (FIXTURES / "stereo_mulaw_8k.wav", "audio/wav", {"channel_layout": "1"}, [STEREO_TEXTS[1]]),
+        (FIXTURES / "jfk.mp3", "audio/mpeg", {}, [JFK_TEXT]),
+    ]
+    results = await asyncio.gather(
+        *(transcribe_json(client, path, kind, **params) for path, kind, params, _ in cases)
+    )
+    for result, (_, _, _, expected) in zip(results, cases, strict=True):
+        texts = [" ".join(s["text"] for s in channel["segments"]) for channel in result["channels"]]
+        assert len(texts) == len(expected)
+        for reference, text in zip(expected, texts, strict=True):
+            assert wer(reference, text) <= 0.15, (reference, text)

@@ -110,7 +110,9 @@ def test_kill_9_at_random_moments_loses_nothing_and_never_calls_back_twice(tmp_p
         # by the crash-loop bound, with that reason; no other failure is acceptable here
         if final.headers["x-status"] == "Failed":
             assert "stopped its worker 3 times" in final.headers["x-error"]
-    assert sum(final.headers["x-status"] == "Completed" for final in finals.values()) >= len(ids) - 1
+    # a job fails only if it was running at all three kills; at most `job workers` (2 slots + 1 on this
+    # 2-core machine) run at a time, so at least the rest complete
+    assert sum(final.headers["x-status"] == "Completed" for final in finals.values()) >= len(ids) - 3
     assert all(count == 1 for count in calls.values()), calls  # never twice
     for request_id in ids:
         if calls[request_id] == 0:  # only a crash during the attempt may leave a job without its callback

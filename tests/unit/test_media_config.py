@@ -32,7 +32,9 @@ def test_config_flags_then_env_then_defaults() -> None:
     assert config.max_upload_bytes == Config().max_upload_bytes  # default last
 
 
-@pytest.mark.parametrize("bad", [{"device": "tpu"}, {"workers": "0"}, {"max_upload_bytes": "0"}])
+@pytest.mark.parametrize(
+    "bad", [{"device": "tpu"}, {"workers": "-1"}, {"batch_size": "-1"}, {"max_upload_bytes": "0"}]
+)
 def test_config_rejects_bad_values(bad: dict[str, str]) -> None:
     with pytest.raises(ValueError):
         build_config(bad, {})

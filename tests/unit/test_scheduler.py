@@ -1,0 +1,65 @@
+import threading
+from concurrent.futures import CancelledError, wait
+
+import pytest
+
+from speechsvc.asr.scheduler import FairPool, engine_slots
+
+
+def test_tasks_are_taken_round_robin_across_jobs() -> None:
+    pool = FairPool(1)
+    gate = threading.Event()
+    order: list[str] = []
+    blocker = pool.submit("gate", gate.wait)
+    futures = [
+        pool.submit(job, lambda name=name: order.append(name))
+        for job, name in [("A", "a1"), ("A", "a2"), ("A", "a3"), ("B", "b1"), ("B", "b2")]
+    ]
+    gate.set()
+    blocker.result(5)
+    for future in futures:
+        future.result(5)
+    assert order == ["a1", "b1", "a2", "b2", "a3"]
+    pool.close()
+
+
+def test_exceptions_reach_the_caller_and_the_slot_goes_on() -> None:
+    pool = FairPool(2)
+
+    def boom() -> None:
+        raise ValueError("bad channel")
+
+    with pytest.raises(ValueError, match="bad channel"):
+        pool.submit("A", boom).result(5)
+    assert pool.submit("A", lambda: 42).result(5) == 42
+    pool.close()
+
+
+def test_close_cancels_what_is_queued() -> None:
+    pool = FairPool(1)
+    gate, started = threading.Event(), threading.Event()
+
+    def hold() -> bool:
+        started.set()
+        return gate.wait()
+
+    running = pool.submit("A", hold)
+    assert started.wait(5)
+    queued = pool.submit("B", lambda: 1)
+    pool.close()
+    gate.set()
+    assert running.result(5) is True
+    with pytest.raises(CancelledError):
+        queued.result(5)
+    _, not_done = wait([running, queued], timeout=5)  # as the pipeline waits: nothing left hanging
+    assert not not_done
+    with pytest.raises(RuntimeError):
+        pool.submit("C", lambda: 1)
+
+
+def test_engine_slots(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert engine_slots("cpu", 0, 0) == (8, 1)  # one slot per core, one thread each
+    assert engine_slots("cpu", 2, 0) == (2, 4)
+    assert engine_slots("cpu", 2, 3) == (2, 3)
+    assert engine_slots("cuda", 0, 0) == (2, 4)
