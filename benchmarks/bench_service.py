@@ -189,33 +189,21 @@ def main() -> int:
     compute_type = pick_compute_type("auto", device)
     with tempfile.TemporaryDirectory() as scratch:
         calls = make_calls(Path(scratch) / "calls", args.calls, args.seconds)
-        references = [text for call in calls for text in call.texts]
-        audio_s = 2 * sum(call.duration_s for call in calls)
         one = calls[:1]
         spec = resolve_model(args.model, Path(scratch) / "models")
+        rows: list[Row] = []
+
+        def record(mode: str, ran: list[Call], timed: tuple[float, list[str]], rss: float | None) -> None:
+            wall, hypotheses = timed
+            audio_s = 2 * sum(call.duration_s for call in ran)
+            references = [text for call in ran for text in call.texts]
+            rows.append(Row(mode, len(ran), audio_s, wall, rss, corpus_wer(references, hypotheses)))
+
         model = WhisperModel(str(spec.path or spec.name), device=device, compute_type=compute_type)
         bare(one, model, batched=False)  # warm-up: first-call costs are nobody's throughput
-
-        rows = []
-        wall, hyp = bare(calls, model, batched=False)
-        rows.append(
-            Row("bare sequential", len(calls), audio_s, wall, peak_rss_mib(), corpus_wer(references, hyp))
-        )
-        wall, hyp = bare(calls, model, batched=True)
-        rows.append(
-            Row("bare batched (8)", len(calls), audio_s, wall, peak_rss_mib(), corpus_wer(references, hyp))
-        )
-        wall, hyp = bare(one, model, batched=True)
-        rows.append(
-            Row(
-                "bare batched, 1 call",
-                1,
-                2 * one[0].duration_s,
-                wall,
-                None,
-                corpus_wer(list(one[0].texts), hyp),
-            )
-        )
+        record("bare sequential", calls, bare(calls, model, batched=False), peak_rss_mib())
+        record("bare batched (8)", calls, bare(calls, model, batched=True), peak_rss_mib())
+        record("bare batched, 1 call", one, bare(one, model, batched=True), None)
         del model
         # the reference: the batched pipeline, two channels at a time, one thread per core
         model = WhisperModel(
@@ -225,44 +213,17 @@ def main() -> int:
             num_workers=2,
             cpu_threads=1,
         )
-        wall, hyp = bare(calls, model, batched=True, parallel=2)
-        rows.append(
-            Row(
-                "bare batched, 2 at a time",
-                len(calls),
-                audio_s,
-                wall,
-                peak_rss_mib(),
-                corpus_wer(references, hyp),
-            )
+        record(
+            "bare batched, 2 at a time", calls, bare(calls, model, batched=True, parallel=2), peak_rss_mib()
         )
         del model
 
         process, url = start_server(Path(scratch) / "data", args)
         try:
             service(url, one)  # warm-up
-            wall, hyp = service(url, calls)
-            rows.append(
-                Row(
-                    f"service burst (workers={args.workers})",
-                    len(calls),
-                    audio_s,
-                    wall,
-                    peak_rss_mib(process.pid),
-                    corpus_wer(references, hyp),
-                )
-            )
-            wall, hyp = service(url, one)
-            rows.append(
-                Row(
-                    "service, 1 call",
-                    1,
-                    2 * one[0].duration_s,
-                    wall,
-                    None,
-                    corpus_wer(list(one[0].texts), hyp),
-                )
-            )
+            burst = service(url, calls)
+            record(f"service burst (workers={args.workers})", calls, burst, peak_rss_mib(process.pid))
+            record("service, 1 call", one, service(url, one), None)
         finally:
             process.terminate()
             process.wait(timeout=120)

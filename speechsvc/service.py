@@ -8,7 +8,7 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-from speechsvc.api.body import commit_file, discard
+from speechsvc.api.body import commit_file
 from speechsvc.asr.engine import TranscribeOptions
 from speechsvc.asr.models import ModelRegistry
 from speechsvc.audio.layout import ChannelRef
@@ -106,7 +106,7 @@ class Service:
 
     async def accept(
         self, job_id: str, spooled: Path, size: int, media_type: str, request: JobRequest
-    ) -> None:
+    ) -> Job:
         """Probe the spooled audio (4xx now, not later), store it durably and queue the job."""
         audio_path = self.config.audio_dir / job_id
         try:
@@ -122,10 +122,13 @@ class Service:
             await asyncio.to_thread(commit_file, spooled, audio_path)
             await self.store.insert(job_id, media_type, audio_path, size, request)
         except BaseException:
-            discard(spooled)
-            discard(audio_path)
+            spooled.unlink(missing_ok=True)
+            audio_path.unlink(missing_ok=True)
             raise
         self.wake()
+        job = await self.store.get(job_id)
+        assert job is not None
+        return job
 
     async def cancel(self, job_id: str) -> Job | None:
         """Queued or running -> Canceled; its audio is deleted and its webhook event stored. None if the
@@ -133,7 +136,7 @@ class Service:
         job = await self.store.cancel(job_id)
         if job is None:
             return None
-        discard(job.audio_path)
+        job.audio_path.unlink(missing_ok=True)
         self.events.fire(job_id)
         if job.request.callback_url is not None and not job.request.single_callback:
             await self.webhooks.enqueue(job.id, job.request.callback_url, *event_for(job))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from pathlib import Path
 
@@ -30,10 +29,10 @@ async def spool_body(request: web.Request, path: Path, max_bytes: int) -> int:
             out.flush()
             await asyncio.to_thread(os.fsync, out.fileno())
     except BaseException:
-        discard(path)
+        path.unlink(missing_ok=True)
         raise
     if size == 0:
-        discard(path)
+        path.unlink(missing_ok=True)
         raise MissingBody()
     return size
 
@@ -47,8 +46,3 @@ def commit_file(source: Path, target: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def discard(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiohttp import BodyPartReader, web
 
-from speechsvc.api.body import CHUNK_BYTES, discard
+from speechsvc.api.body import CHUNK_BYTES
 from speechsvc.audio.media import is_accepted_media_type
 from speechsvc.errors import InvalidRequest, MissingBody, PayloadTooLarge, UnsupportedMediaType
 
@@ -73,10 +73,10 @@ async def read_form(request: web.Request, spool: Path, max_bytes: int) -> Form:
             else:
                 form.fields[name] = text
     except BaseException:
-        discard(spool)
+        spool.unlink(missing_ok=True)
         raise
     if form.file_bytes == 0:
-        discard(spool)
+        spool.unlink(missing_ok=True)
         raise MissingBody("the form has no `file` part, or it is empty", param="file")
     return form
 

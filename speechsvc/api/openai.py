@@ -8,7 +8,6 @@ import uuid
 
 from aiohttp import web
 
-from speechsvc.api.body import discard
 from speechsvc.api.forms import Form, read_form
 from speechsvc.api.keys import SERVICE
 from speechsvc.api.middleware import REQUEST_ID_KEY
@@ -78,11 +77,9 @@ async def submit_form(request: web.Request, *, task: str, dialect: str) -> Job:
             service, request, form, task=task, dialect=dialect, callback_url=callback_url
         )
     except BaseException:
-        discard(spooled)
+        spooled.unlink(missing_ok=True)
         raise
-    await service.accept(job_id, spooled, form.file_bytes, form.media_type, job_request)
-    job = await service.store.get(job_id)
-    assert job is not None
+    job = await service.accept(job_id, spooled, form.file_bytes, form.media_type, job_request)
     return job
 
 

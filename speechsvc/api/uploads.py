@@ -108,9 +108,7 @@ async def create_audio_job(request: web.Request) -> web.Response:
     job_id = uuid.uuid4().hex
     linked = service.config.spool_dir / f"{job_id}.upload"
     await asyncio.to_thread(os.link, upload.path, linked)  # the job keeps its bytes if the upload expires
-    await service.accept(job_id, linked, upload.size_bytes, upload.mime_type, job_request)
-    job = await service.store.get(job_id)
-    assert job is not None
+    job = await service.accept(job_id, linked, upload.size_bytes, upload.mime_type, job_request)
     return web.json_response(
         audio_job_view(job), status=202, headers={"Location": f"/v1/audio/jobs/{job_id}"}
     )

@@ -9,7 +9,6 @@ import logging
 import shutil
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from speechsvc.asr.models import ModelRegistry
@@ -155,7 +154,7 @@ class Worker:
         except JobCanceled:
             self._log(job, "Canceled")
             self.metrics.jobs_finished.labels(JobStatus.CANCELED.value).inc()
-            self._remove_audio(job.audio_path)
+            job.audio_path.unlink(missing_ok=True)
             return
         except SpeechsvcError as exc:
             await self._finish_failed(job, exc.message)
@@ -175,7 +174,7 @@ class Worker:
             self.metrics.realtime_factor.observe(elapsed_s / audio_s)
         self.metrics.jobs_finished.labels(JobStatus.COMPLETED.value).inc()
         if not self.config.keep_audio:
-            self._remove_audio(job.audio_path)
+            job.audio_path.unlink(missing_ok=True)
         self._log(job, "Ready" if has_callback else "Completed", audio_s=audio_s, elapsed_s=elapsed_s)
         self.events.fire(job.id)
         await self._callback(job.id)
@@ -185,7 +184,7 @@ class Worker:
             self._log(job, "Failed", error=message)
             self.metrics.jobs_finished.labels(JobStatus.FAILED.value).inc()
             if not self.config.keep_audio:
-                self._remove_audio(job.audio_path)
+                job.audio_path.unlink(missing_ok=True)
             self.events.fire(job.id)
             await self._callback(job.id)
 
@@ -210,11 +209,6 @@ class Worker:
                 bridge.canceled.set()  # deleted (DELETE) while running: stop at the next segment
                 return
 
-    @staticmethod
-    def _remove_audio(path: Path) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-
 
 async def run_janitor(config: Config, store: Store, uploads: Uploads, interval_s: float) -> None:
     """Retention: delete finished jobs (rows, audio, results) older than --retention-h, and the bytes of
@@ -224,7 +218,7 @@ async def run_janitor(config: Config, store: Store, uploads: Uploads, interval_s
             log_event(log, "upload", upload_id=upload.id, state="expired")
         cutoff = time.time() - config.retention_h * 3600
         for job in await store.delete_finished_before(cutoff):
-            Worker._remove_audio(job.audio_path)
+            job.audio_path.unlink(missing_ok=True)
             log_event(log, "job", request_id=job.id, status="Expired", x_request_id=job.request.x_request_id)
         await asyncio.sleep(interval_s)
 
