@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.acceptance.server import Server, http
-from tests.conftest import FIXTURES, JFK_TEXT, STEREO_TEXTS, corpus
+from tests.conftest import FIXTURES, JFK_TEXT, STEREO_TEXTS, corpus, long_stereo_call
 from tests.integration.helpers import wer
 from tests.receiver import CallbackReceiver
 
@@ -27,8 +27,13 @@ def server(tmp_path: Path) -> Iterator[Server]:
 
 def test_raw_post_poll_to_completed_with_one_callback(server: Server) -> None:
     with CallbackReceiver() as receiver:
-        answer = server.submit(corpus("stereo_diarization.wav"), channel_labels="agent,customer",
-                               callback=receiver.url, userdata="call-1", format="json")  # fmt: skip
+        answer = server.submit(
+            corpus("stereo_diarization.wav"),
+            channel_labels="agent,customer",
+            callback=receiver.url,
+            userdata="call-1",
+            format="json",
+        )
         assert answer.status == 202
         request_id = json.loads(answer.body)["request_id"]
         statuses = []
@@ -89,13 +94,62 @@ def test_bad_input_answers_4xx_with_envelope(server: Server) -> None:
 
 def test_offline_cli_transcribes(tmp_path: Path) -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "speechsvc", "transcribe", str(corpus("stereo_diarization.wav")),
-         "--channel-labels", "agent,customer", "--data-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "speechsvc",
+            "transcribe",
+            str(corpus("stereo_diarization.wav")),
+            "--channel-labels",
+            "agent,customer",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     lines = dict(line.split(": ", 1) for line in run.stdout.strip().splitlines())
     assert wer(STEREO_TEXTS[0], lines["agent"]) <= 0.1 and wer(STEREO_TEXTS[1], lines["customer"]) <= 0.1
-    bad = subprocess.run([sys.executable, "-m", "speechsvc", "transcribe", str(FIXTURES / "no_audio.mp4"),
-                          "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "speechsvc",
+            "transcribe",
+            str(FIXTURES / "no_audio.mp4"),
+            "--data-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert bad.returncode == 1 and "no audio stream" in bad.stderr
+
+
+def test_offline_cli_shows_progress_for_long_files(tmp_path: Path) -> None:
+    call = long_stereo_call(tmp_path / "call.wav", repeats=8)  # 40 s stereo: over the 2 MB threshold
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "speechsvc",
+            "transcribe",
+            str(call),
+            "--format",
+            "srt",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "call.wav: 100%|" in run.stderr  # tqdm's bar on stderr
+    assert run.stdout.startswith("1\n00:00:00,") and "[0.1]" in run.stdout  # the result alone on stdout

@@ -12,7 +12,7 @@ import aiohttp
 from aiohttp.test_utils import TestClient
 from standardwebhooks.webhooks import Webhook
 
-from tests.conftest import FIXTURES, corpus, long_stereo_call
+from tests.conftest import FIXTURES, corpus, fake_registry, long_stereo_call, make_config
 from tests.receiver import CallbackReceiver
 from tests.test_hardening.test_rejections import expect_error
 
@@ -52,8 +52,11 @@ async def test_transcription_job_life_cycle(make_client: Any, tmp_path: Path) ->
     queued_response = await client.post("/v1/transcription-jobs", data=form(corpus("stereo_diarization.wav")))
     assert queued_response.status == 202
     queued = await queued_response.json()
-    done_later = await (await client.post("/v1/transcription-jobs", data=form(corpus("stereo_diarization.wav"),
-                                                                                response_format="text"))).json()  # fmt: skip
+    done_later = await (
+        await client.post(
+            "/v1/transcription-jobs", data=form(corpus("stereo_diarization.wav"), response_format="text")
+        )
+    ).json()
     assert running["status"] == "queued" and running["object"] == "transcription.job"
     await wait_status(client, f"/v1/transcription-jobs/{running['id']}", {"running"})
     not_ready = await client.get(f"/v1/transcription-jobs/{running['id']}/result")
@@ -97,8 +100,9 @@ async def test_job_form_errors(make_client: Any) -> None:
 
 
 async def upload(client: TestClient, data: bytes, mime_type: str = "video/x-matroska") -> dict[str, Any]:
-    response = await client.post("/v1/audio/uploads",
-                                 json={"file_name": "call.mkv", "mime_type": mime_type, "size_bytes": len(data)})  # fmt: skip
+    response = await client.post(
+        "/v1/audio/uploads", json={"file_name": "call.mkv", "mime_type": mime_type, "size_bytes": len(data)}
+    )
     assert response.status == 201
     return dict(await response.json())
 
@@ -132,8 +136,15 @@ async def test_upload_in_pieces_then_job_with_signed_retried_webhook(make_client
         completed = await client.post(f"/v1/audio/uploads/{created['id']}/complete", json={"sha256": digest})
         assert completed.status == 200 and (await completed.json())["status"] == "completed"
     with CallbackReceiver(statuses=[500, 200]) as receiver:
-        job = await client.post("/v1/audio/jobs", json={"upload_id": created["id"], "channel_layout": "1.0,1.1",
-                                                        "format": "json", "callback_url": receiver.url})  # fmt: skip
+        job = await client.post(
+            "/v1/audio/jobs",
+            json={
+                "upload_id": created["id"],
+                "channel_layout": "1.0,1.1",
+                "format": "json",
+                "callback_url": receiver.url,
+            },
+        )
         assert job.status == 202
         job_view = await job.json()
         first, second = await receiver.arrived(2)
@@ -152,11 +163,13 @@ async def test_upload_in_pieces_then_job_with_signed_retried_webhook(make_client
 
 async def test_upload_rules(make_client: Any, tmp_path: Path) -> None:
     client = await make_client(max_upload_bytes=100_000)
-    too_big = await client.post("/v1/audio/uploads", json={"file_name": "a.wav", "mime_type": "audio/wav",
-                                                           "size_bytes": 100_001})  # fmt: skip
+    too_big = await client.post(
+        "/v1/audio/uploads", json={"file_name": "a.wav", "mime_type": "audio/wav", "size_bytes": 100_001}
+    )
     await expect_error(too_big, 413, "file_too_large", "size_bytes")
-    wrong_type = await client.post("/v1/audio/uploads", json={"file_name": "a.txt", "mime_type": "text/plain",
-                                                              "size_bytes": 10})  # fmt: skip
+    wrong_type = await client.post(
+        "/v1/audio/uploads", json={"file_name": "a.txt", "mime_type": "text/plain", "size_bytes": 10}
+    )
     await expect_error(wrong_type, 415, "unsupported_media_type")
     await expect_error(await client.post("/v1/audio/uploads", data=b"{no"), 400, "invalid_request")
     data = (FIXTURES / "jfk.mp3").read_bytes()
@@ -209,3 +222,24 @@ async def test_transcription_job_webhook_on_failure_and_cancel(make_client: Any,
     assert json.loads(canceled.body)["type"] == "transcription.canceled"
     assert "webhook-signature" not in canceled.headers  # no secret configured: unsigned
     assert failed["id"] != running["id"]
+
+
+async def test_webhook_delivery_survives_a_restart(aiohttp_client: ClientFactory, tmp_path: Path) -> None:
+    """A webhook answered 500 is retried by the next process on the same data dir, same webhook-id."""
+    from speechsvc.app import create_app
+
+    config = make_config(tmp_path, webhook_secret=SECRET, webhook_retry_base_s=1.0)
+    with CallbackReceiver(statuses=[500, 200]) as receiver:
+        first_app = await aiohttp_client(create_app(config, registry=fake_registry(tmp_path)))
+        job = await first_app.post(
+            "/v1/transcription-jobs", data=form(corpus("stereo_diarization.wav"), callback_url=receiver.url)
+        )
+        assert job.status == 202
+        (first,) = await receiver.arrived(1)
+        await first_app.close()  # the service stops before the retry is due
+        second_app = await aiohttp_client(create_app(config, registry=fake_registry(tmp_path)))
+        _, second = await receiver.arrived(2, timeout_s=30)
+        await second_app.close()
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+    for attempt in (first, second):
+        assert Webhook(SECRET).verify(attempt.body, attempt.headers)["type"] == "transcription.completed"
