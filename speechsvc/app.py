@@ -15,7 +15,7 @@ from speechsvc.api import openai, ops, raw, uploads
 from speechsvc.api.keys import AUTH, CONFIG, METRICS, RATE_LIMITER, REGISTRY, SERVICE, STORE, UPLOADS
 from speechsvc.api.middleware import guard, request_context
 from speechsvc.asr.models import ModelRegistry, pick_compute_type, pick_device, whisper_loader
-from speechsvc.asr.scheduler import FairPool, engine_slots
+from speechsvc.asr.scheduler import EnginePlan, FairPool, plan_engine
 from speechsvc.audio import isolate
 from speechsvc.auth import Authenticator, RateLimiter, is_loopback
 from speechsvc.callbacks import CallbackSender, PolicyResolver
@@ -30,18 +30,32 @@ from speechsvc.uploads import Uploads
 from speechsvc.webhooks import WebhookSender
 
 CLIENT_MAX_SIZE = 1024**2  # for small JSON bodies; audio bodies are streamed, not bounded by this
-GPU_BATCH_SIZE = 8
 JANITOR_MAX_INTERVAL_S = 300.0
 JANITOR_MIN_INTERVAL_S = 1.0
 
 
+def engine_plan(config: Config) -> EnginePlan:
+    return plan_engine(
+        pick_device(config.device),
+        config.workers,
+        config.cpu_threads,
+        config.batch_size,
+        config.device_indexes,
+    )
+
+
 def build_registry(config: Config) -> ModelRegistry:
     """The real registry: faster-whisper models on the configured device."""
-    device = pick_device(config.device)
-    compute_type = pick_compute_type(config.compute_type, device)
-    slots, threads = engine_slots(device, config.workers, config.cpu_threads)
-    batch_size = config.batch_size or (GPU_BATCH_SIZE if device == "cuda" else 1)
-    loader = whisper_loader(device, compute_type, threads, num_workers=slots, batch_size=batch_size)
+    plan = engine_plan(config)
+    compute_type = pick_compute_type(config.compute_type, plan.device)
+    loader = whisper_loader(
+        plan.device,
+        compute_type,
+        plan.threads,
+        num_workers=plan.slots,
+        batch_size=plan.batch_size,
+        device_index=plan.device_index,
+    )
     return ModelRegistry(config.model, config.model_cache_dir, loader)
 
 
@@ -89,13 +103,13 @@ def create_app(
                 retry_base_s=config.webhook_retry_base_s,
                 timeout_s=config.callback_timeout_s,
             )
-            slots, _ = engine_slots(pick_device(config.device), config.workers, config.cpu_threads)
-            pool = FairPool(slots)
-            # one job more than there are slots: the next job is decoded while every slot is busy, and no
-            # more than that is held in memory under a burst (the queue itself stays on disk)
+            plan = engine_plan(config)
+            pool = FairPool(plan.runners)  # the sequential decoder's slots (the batched one has its runners)
+            # a bounded number of jobs decoded ahead of the engine (EnginePlan.job_workers): memory stays
+            # flat under a burst, the queue itself stays on disk
             workers = [
                 Worker(config, store, app[REGISTRY], callbacks, events, app[METRICS], webhooks, pool)
-                for _ in range(slots + 1)
+                for _ in range(plan.job_workers)
             ]
 
             def wake() -> None:

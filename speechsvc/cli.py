@@ -11,9 +11,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from speechsvc.api.params import decoder_options
-from speechsvc.app import build_registry
-from speechsvc.asr.models import pick_device
-from speechsvc.asr.scheduler import FairPool, engine_slots
+from speechsvc.app import build_registry, engine_plan
+from speechsvc.asr.scheduler import FairPool
 from speechsvc.audio.layout import parse_channel_labels, parse_channel_layout
 from speechsvc.config import Config
 from speechsvc.errors import SpeechsvcError
@@ -42,9 +41,7 @@ def add_transcribe_arguments(parser: argparse.ArgumentParser) -> None:
 def transcribe_files(config: Config, args: argparse.Namespace) -> int:
     """Transcribe each file and print its result; returns the exit status (1 if any file failed)."""
     registry = build_registry(config)
-    pool = FairPool(
-        engine_slots(pick_device(config.device), config.workers, config.cpu_threads)[0], name="cli"
-    )
+    pool = FairPool(engine_plan(config).runners, name="cli")
     status = 0
     try:
         request = build_job_request(

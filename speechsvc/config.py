@@ -26,9 +26,10 @@ class Config:
     compute_type: str = "auto"  # auto -> int8 on CPU, float16 on CUDA
     workers: int = 0  # engine slots (concurrent channels) and job workers; 0 = automatic from the cores
     cpu_threads: int = 0  # CTranslate2 threads per slot; 0 = automatic (cores / slots on the CPU)
-    # VAD chunks per CTranslate2 batch (faster-whisper's batched pipeline); 1 = the sequential decoder;
-    # 0 = automatic: 1 on the CPU (more accurate on speech without pauses), 8 on CUDA
+    # VAD chunks per CTranslate2 batch, pooled across channels and jobs; 1 = the sequential decoder;
+    # 0 = automatic: 1 on the CPU (more accurate on speech without pauses), 16 on CUDA
     batch_size: int = 0
+    device_index: str = "0"  # GPUs to use, e.g. "0,1": a replica of the model on each
     max_upload_bytes: int = 2 * GIB
     max_duration_s: float = 4 * 3600.0
     max_channels: int = 32
@@ -46,6 +47,10 @@ class Config:
     callback_timeout_s: float = 30.0
     callback_deny_private: bool = False
     log_level: str = "info"
+
+    @property
+    def device_indexes(self) -> tuple[int, ...]:
+        return tuple(int(part) for part in self.device_index.split(","))
 
     @property
     def spool_dir(self) -> Path:
@@ -132,6 +137,13 @@ def _validate(config: Config) -> None:
         raise ValueError(f"--device must be auto, cpu or cuda, not {config.device!r}")
     if config.workers < 0 or config.cpu_threads < 0 or config.batch_size < 0:
         raise ValueError("--workers, --cpu-threads and --batch-size must be >= 0 (0 = automatic)")
+    try:
+        if not config.device_indexes or min(config.device_indexes) < 0:
+            raise ValueError
+    except ValueError:
+        raise ValueError(
+            f"--device-index must list GPU numbers, like 0 or 0,1; not {config.device_index!r}"
+        ) from None
     if config.max_upload_bytes < 1:
         raise ValueError("--max-upload-bytes must be positive")
     if config.rate_limit_rpm < 0 or config.max_queue < 1 or config.retention_h <= 0:

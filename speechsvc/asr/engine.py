@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -75,18 +76,47 @@ class Transcriber(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class ChannelBatching(Protocol):
+    """A transcriber that takes every channel of a job at once and batches them with other jobs' channels."""
+
+    def transcribe_channels(
+        self,
+        job_key: str,
+        channels: list[npt.NDArray[np.float32]],
+        options: TranscribeOptions,
+        on_progress: Callable[[int, float], None],
+    ) -> list[ChannelTranscript]: ...
+
+
+def to_segment(seg: Any) -> Segment:
+    """A faster-whisper Segment as ours."""
+    words = tuple(
+        Word(round(w.start, 3), round(w.end, 3), w.word, round(float(w.probability), 4))
+        for w in seg.words or ()
+    )
+    return Segment(
+        round(seg.start, 3),
+        round(seg.end, 3),
+        seg.text,
+        words,
+        avg_logprob=round(float(seg.avg_logprob), 4),
+        compression_ratio=round(float(seg.compression_ratio), 4),
+        no_speech_prob=round(float(seg.no_speech_prob), 4),
+        temperature=float(seg.temperature or 0.0),
+        tokens=tuple(int(t) for t in seg.tokens),
+        seek=int(seg.seek),
+    )
+
+
 class WhisperEngine:
-    """faster-whisper's WhisperModel: one model, loaded once, shared by every job."""
+    """faster-whisper's WhisperModel: one model, loaded once, shared by every job. Each channel is decoded
+    on its own, window after window, each window conditioned on the text before it."""
 
-    def __init__(self, name: str, model: Any, batch_size: int = 1) -> None:
-        from faster_whisper import BatchedInferencePipeline
-
+    def __init__(self, name: str, model: Any) -> None:
         self.name = name
         self.model = model
         self.multilingual = bool(model.model.is_multilingual)
-        self.batch_size = batch_size
-        # batched: the VAD chunks of one channel go through CTranslate2 in batches, not one by one
-        self.pipeline = BatchedInferencePipeline(model) if batch_size > 1 else None
 
     def transcribe(
         self, audio: npt.NDArray[np.float32], options: TranscribeOptions, on_progress: ProgressFn
@@ -94,10 +124,7 @@ class WhisperEngine:
         kwargs: dict[str, Any] = {}
         if options.temperature is not None:
             kwargs["temperature"] = options.temperature
-        engine = self.model
-        if self.pipeline is not None:
-            engine, kwargs["batch_size"] = self.pipeline, self.batch_size
-        segments, info = engine.transcribe(
+        segments, info = self.model.transcribe(
             audio,
             language=options.language if self.multilingual else "en",
             task=options.task if self.multilingual else "transcribe",
@@ -115,30 +142,46 @@ class WhisperEngine:
             speech_s=round(float(info.duration_after_vad), 3),
         )
         for seg in segments:  # a generator: recognition happens while we iterate
-            words = tuple(
-                Word(round(w.start, 3), round(w.end, 3), w.word, round(float(w.probability), 4))
-                for w in seg.words or ()
-            )
-            result.segments.append(
-                Segment(
-                    round(seg.start, 3),
-                    round(seg.end, 3),
-                    seg.text,
-                    words,
-                    avg_logprob=round(float(seg.avg_logprob), 4),
-                    compression_ratio=round(float(seg.compression_ratio), 4),
-                    no_speech_prob=round(float(seg.no_speech_prob), 4),
-                    temperature=float(seg.temperature or 0.0),
-                    tokens=tuple(int(t) for t in seg.tokens),
-                    seek=int(seg.seek),
-                )
-            )
+            result.segments.append(to_segment(seg))
             on_progress(float(seg.end))
         return result
 
     def close(self) -> None:
-        # drop every reference (the batched pipeline holds one too) so that the CTranslate2 model and its
-        # worker threads are freed here, not during interpreter exit, where C++ aborts ("terminate called
-        # without an active exception")
-        self.pipeline = None
+        # drop the reference so that the CTranslate2 model and its worker threads are freed here, not during
+        # interpreter exit, where C++ aborts ("terminate called without an active exception")
         self.model = None
+
+
+class BatchedWhisperEngine(WhisperEngine):
+    """The same model behind a ChunkBatcher: the VAD chunks of every running job's channels are decoded
+    together in batches of up to `batch_size` (see speechsvc.asr.batcher)."""
+
+    def __init__(self, name: str, model: Any, batch_size: int, runners: int) -> None:
+        from speechsvc.asr.batcher import ChunkBatcher, model_decoder
+
+        super().__init__(name, model)
+        self.batch_size = batch_size
+        self.batcher: Any = ChunkBatcher(model_decoder(model), batch_size, runners, name=f"batcher-{name}")
+
+    def transcribe_channels(
+        self,
+        job_key: str,
+        channels: list[npt.NDArray[np.float32]],
+        options: TranscribeOptions,
+        on_progress: Callable[[int, float], None],
+    ) -> list[ChannelTranscript]:
+        from speechsvc.asr.batcher import transcribe_channels
+
+        return transcribe_channels(self.model, self.batcher, job_key, channels, options, on_progress)
+
+    def transcribe(
+        self, audio: npt.NDArray[np.float32], options: TranscribeOptions, on_progress: ProgressFn
+    ) -> ChannelTranscript:
+        key = f"single-{id(audio)}-{threading.get_ident()}"
+        return self.transcribe_channels(key, [audio], options, lambda _, at_s: on_progress(at_s))[0]
+
+    def close(self) -> None:
+        if self.batcher is not None:
+            self.batcher.close()
+        self.batcher = None
+        super().close()

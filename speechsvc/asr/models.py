@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from speechsvc.asr.engine import Transcriber, WhisperEngine
+from speechsvc.asr.engine import BatchedWhisperEngine, Transcriber, WhisperEngine
 from speechsvc.errors import ModelNotFound
 
 log = logging.getLogger(__name__)
@@ -134,9 +134,19 @@ Loader = Callable[[ModelSpec], Transcriber]
 
 
 def whisper_loader(
-    device: str, compute_type: str, cpu_threads: int = 0, num_workers: int = 1, batch_size: int = 1
+    device: str,
+    compute_type: str,
+    cpu_threads: int = 0,
+    num_workers: int = 1,
+    batch_size: int = 1,
+    device_index: tuple[int, ...] = (0,),
 ) -> Loader:
-    """A loader that builds faster-whisper models on `device` with `compute_type` (both resolved)."""
+    """A loader that builds faster-whisper models on `device` with `compute_type` (both resolved).
+
+    `num_workers` CTranslate2 workers per device, so that as many calls run at once; with several
+    `device_index` GPUs, CTranslate2 places a replica of the model on each and spreads the calls.
+    With `batch_size` > 1 the engine batches VAD chunks across jobs (BatchedWhisperEngine), with one
+    runner per worker."""
 
     def load(spec: ModelSpec) -> Transcriber:
         from faster_whisper import WhisperModel
@@ -144,11 +154,20 @@ def whisper_loader(
         if spec.source == "parts" and spec.path is not None:
             join_base_model(spec.path.parent)
         where = str(spec.path) if spec.path is not None else spec.name
-        log.info("loading model %s from %s on %s/%s", spec.name, where, device, compute_type)
-        model = WhisperModel(
-            where, device=device, compute_type=compute_type, cpu_threads=cpu_threads, num_workers=num_workers
+        log.info(
+            "loading model %s from %s on %s%s/%s", spec.name, where, device, list(device_index), compute_type
         )
-        return WhisperEngine(spec.name, model, batch_size)
+        model = WhisperModel(
+            where,
+            device=device,
+            device_index=list(device_index) if len(device_index) > 1 else device_index[0],
+            compute_type=compute_type,
+            cpu_threads=cpu_threads,
+            num_workers=num_workers,
+        )
+        if batch_size > 1:
+            return BatchedWhisperEngine(spec.name, model, batch_size, runners=num_workers * len(device_index))
+        return WhisperEngine(spec.name, model)
 
     return load
 

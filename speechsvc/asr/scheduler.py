@@ -10,20 +10,56 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 
-def engine_slots(device: str, workers: int, cpu_threads: int) -> tuple[int, int]:
-    """(slots, CTranslate2 threads per slot): 0 means automatic. On the CPU one slot per core with one
-    thread each; on CUDA two slots, so that one prepares (VAD, features) while the other decodes."""
+GPU_BATCH_SIZE = 16
+
+
+@dataclass(frozen=True)
+class EnginePlan:
+    """How the engine uses the machine, from --workers, --cpu-threads, --batch-size and --device-index
+    (0 = automatic) and the device."""
+
+    device: str
+    slots: int  # CTranslate2 workers per device: engine calls running at the same time on it
+    threads: int  # CTranslate2 threads per worker
+    batch_size: int  # 1: sequential decoder, channel by channel; > 1: VAD chunks batched across jobs
+    device_index: tuple[int, ...] = (0,)
+
+    @property
+    def runners(self) -> int:
+        """Engine calls running at once across every device."""
+        return self.slots * len(self.device_index)
+
+    @property
+    def job_workers(self) -> int:
+        """Jobs decoded and prepared at once. One more than the runners, so that the next job is ready
+        when a runner frees up; batching needs enough channels in flight to fill its batches. Bounded, so
+        memory stays flat under a burst: the rest of the queue waits on disk."""
+        if self.batch_size == 1:
+            return self.runners + 1
+        return self.runners + max(1, self.batch_size // 4)
+
+
+def plan_engine(
+    device: str, workers: int, cpu_threads: int, batch_size: int = 0, device_index: tuple[int, ...] = (0,)
+) -> EnginePlan:
+    """On the CPU one slot per core with one thread each (VAD, features and Python leave a core idle
+    otherwise) and the sequential decoder (batched decoding is less accurate on speech without pauses).
+    On CUDA two slots per GPU, so that one batch is prepared and mapped back while the other decodes, and
+    batches of GPU_BATCH_SIZE chunks across jobs."""
     cores = os.cpu_count() or 1
     if device == "cuda":
         slots = workers or 2
-        return slots, cpu_threads or max(1, cores // slots)
+        return EnginePlan(
+            device, slots, cpu_threads or max(1, cores // slots), batch_size or GPU_BATCH_SIZE, device_index
+        )
     slots = workers or cores
-    return slots, cpu_threads or max(1, cores // slots)
+    return EnginePlan(device, slots, cpu_threads or max(1, cores // slots), batch_size or 1, (0,))
 
 
 class FairPool:

@@ -3,12 +3,23 @@ probe -> select channels -> decode -> transcribe each channel on its own -> cano
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
-from concurrent.futures import wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 
-from speechsvc.asr.engine import SAMPLE_RATE_HZ, ChannelTranscript, Transcriber
+import numpy as np
+import numpy.typing as npt
+
+from speechsvc.asr.engine import (
+    SAMPLE_RATE_HZ,
+    ChannelBatching,
+    ChannelTranscript,
+    TranscribeOptions,
+    Transcriber,
+)
+from speechsvc.asr.pieces import PIECE_S, joined, pieces
 from speechsvc.asr.scheduler import FairPool
 from speechsvc.audio import isolate
 from speechsvc.audio.layout import SelectedChannel, resolve_selection
@@ -64,6 +75,7 @@ def run_pipeline(
     scratch_dir: Path,
     on_progress: ProgressSink,
     pool: FairPool | None = None,
+    piece_s: float = PIECE_S,
 ) -> Result:
     """Transcribe every selected channel of the file on its own and build the canonical result."""
     selection = select_channels(
@@ -83,30 +95,81 @@ def run_pipeline(
         should_stop=check_canceled,
     )
     total_s = sum(len(samples) for samples in channels) / SAMPLE_RATE_HZ or 1.0
-    done_s = [0.0] * len(channels)  # per channel, written by the slot running it
+    done_s = [0.0] * len(channels)  # per channel
 
-    def channel_task(position: int) -> ChannelTranscript:
-        def channel_progress(at_s: float) -> None:
+    if isinstance(transcriber, ChannelBatching):  # VAD chunks batched with other jobs' channels
+
+        def batched_progress(position: int, at_s: float) -> None:
             done_s[position] = at_s
             on_progress(100.0 * sum(done_s) / total_s)
 
-        transcript = transcriber.transcribe(channels[position], request.options, channel_progress)
-        done_s[position] = len(channels[position]) / SAMPLE_RATE_HZ
-        on_progress(100.0 * sum(done_s) / total_s)
+        transcripts = transcriber.transcribe_channels(request_id, channels, request.options, batched_progress)
+    else:
+        transcripts = _transcribe_in_pieces(
+            request_id, channels, request.options, transcriber, pool, on_progress, piece_s
+        )
+    return build_result(request_id, transcriber.name, list(zip(selection, transcripts, strict=True)))
+
+
+def _transcribe_in_pieces(
+    request_id: str,
+    channels: list[npt.NDArray[np.float32]],
+    options: TranscribeOptions,
+    transcriber: Transcriber,
+    pool: FairPool | None,
+    on_progress: ProgressSink,
+    piece_s: float,
+) -> list[ChannelTranscript]:
+    """The sequential decoder: every channel at the same time on the shared engine slots, each channel a
+    chain of pieces (speechsvc.asr.pieces) queued one after the other, so that other jobs' tasks get a
+    slot between two pieces of a long call."""
+    total_s = sum(len(samples) for samples in channels) / SAMPLE_RATE_HZ or 1.0
+    done_s = [0.0] * len(channels)
+    plans = [pieces(samples, piece_s) for samples in channels]
+    parts: list[list[tuple[float, ChannelTranscript]]] = [[] for _ in channels]
+
+    def piece_task(position: int, number: int, piece_options: TranscribeOptions) -> ChannelTranscript:
+        start, end = plans[position][number]
+
+        def piece_progress(at_s: float) -> None:
+            done_s[position] = start / SAMPLE_RATE_HZ + at_s
+            on_progress(100.0 * sum(done_s) / total_s)
+
+        transcript = transcriber.transcribe(channels[position][start:end], piece_options, piece_progress)
+        piece_progress((end - start) / SAMPLE_RATE_HZ)
         return transcript
 
-    if pool is None:
-        transcripts = [channel_task(position) for position in range(len(channels))]
-    else:  # each channel on its own, at the same time, on the shared engine slots
-        futures = [
-            pool.submit(request_id, functools.partial(channel_task, position))
-            for position in range(len(channels))
-        ]
-        wait(futures)
-        if any(f.cancelled() for f in futures):
-            raise JobCanceled()  # the pool was closed: the service is shutting down
-        errors = [error for f in futures if (error := f.exception()) is not None]
-        if errors:
-            raise next((e for e in errors if isinstance(e, JobCanceled)), errors[0])
-        transcripts = [f.result() for f in futures]
-    return build_result(request_id, transcriber.name, list(zip(selection, transcripts, strict=True)))
+    def submit(position: int, number: int, piece_options: TranscribeOptions) -> Future[ChannelTranscript]:
+        task = functools.partial(piece_task, position, number, piece_options)
+        if pool is not None:
+            return pool.submit(request_id, task)
+        future: Future[ChannelTranscript] = Future()  # no pool: run it here and now
+        try:
+            future.set_result(task())
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
+    pending = {submit(position, 0, options): (position, 0) for position in range(len(channels))}
+    try:
+        while pending:
+            finished, _ = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            if not finished:
+                on_progress(0.0)  # no news; a deleted job stops waiting here (the sink raises JobCanceled)
+            for future in finished:
+                position, number = pending.pop(future)
+                if future.cancelled():
+                    raise JobCanceled()  # the pool was closed: the service is shutting down
+                transcript = future.result()  # raises the task's error
+                parts[position].append((plans[position][number][0] / SAMPLE_RATE_HZ, transcript))
+                if number + 1 < len(plans[position]):
+                    following = dataclasses.replace(
+                        options,
+                        language=options.language
+                        or (parts[position][0][1].language if transcriber.multilingual else None),
+                    )
+                    pending[submit(position, number + 1, following)] = (position, number + 1)
+    finally:
+        for future in pending:
+            future.cancel()
+    return [joined(channel_parts) for channel_parts in parts]

@@ -1,5 +1,6 @@
 """The model registry: packaged tiny.en, multilingual base joined from two packages, paths, hub names."""
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -67,12 +68,23 @@ async def test_multilingual_base_detects_language_and_translates(
 
 
 @pytest.mark.model
-async def test_batched_pipeline_engine(aiohttp_client: ClientFactory, tmp_path: Path) -> None:
-    """--batch-size 8 (the default on CUDA) through faster-whisper's batched pipeline, here on the CPU."""
-    config = make_config(tmp_path, batch_size=8, workers=2)
-    client = await aiohttp_client(create_app(config, registry=build_registry(config)))
-    result = await transcribe_json(client, corpus("stereo_diarization.wav"), channel_labels="agent,customer")
-    texts = {c["label"]: " ".join(s["text"] for s in c["segments"]) for c in result["channels"]}
+@needs_base
+async def test_multilingual_base_batched_across_jobs(aiohttp_client: ClientFactory, tmp_path: Path) -> None:
+    """--batch-size 8 (the CUDA default) on the CPU with the multilingual model: each channel's language is
+    detected before its chunks are queued, and only chunks of the same language and task share a batch."""
+    config = make_config(tmp_path, model="base", batch_size=8, workers=2)
+    registry = build_registry(config)
+    try:
+        client = await aiohttp_client(create_app(config, registry=registry))
+        english, translated, stereo = await asyncio.gather(
+            transcribe_json(client, corpus("jfk.flac"), channel_layout="0"),
+            transcribe_json(client, corpus("jfk.flac"), channel_layout="0", task="translate"),
+            transcribe_json(client, corpus("stereo_diarization.wav"), channel_labels="agent,customer"),
+        )
+    finally:
+        await asyncio.to_thread(registry.close)
+    assert english["channels"][0]["language"] == "en" and english["channels"][0]["language_probability"] > 0.5
+    assert wer(JFK_TEXT, english["text"]) <= 0.1, english["text"]
+    assert wer(JFK_TEXT, translated["text"]) <= 0.2
+    texts = {c["label"]: " ".join(s["text"] for s in c["segments"]) for c in stereo["channels"]}
     assert wer(STEREO_TEXTS[0], texts["agent"]) <= 0.1 and wer(STEREO_TEXTS[1], texts["customer"]) <= 0.1
-    jfk = await transcribe_json(client, corpus("jfk.flac"), channel_layout="0")
-    assert wer(JFK_TEXT, jfk["text"]) <= 0.1

@@ -33,11 +33,26 @@ def test_config_flags_then_env_then_defaults() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", [{"device": "tpu"}, {"workers": "-1"}, {"batch_size": "-1"}, {"max_upload_bytes": "0"}]
+    "bad",
+    [
+        {"device": "tpu"},
+        {"workers": "-1"},
+        {"batch_size": "-1"},
+        {"max_upload_bytes": "0"},
+        {"device_index": "a"},
+        {"device_index": "0,-1"},
+        {"device_index": ""},
+    ],
 )
 def test_config_rejects_bad_values(bad: dict[str, str]) -> None:
     with pytest.raises(ValueError):
         build_config(bad, {})
+
+
+def test_device_index_lists_gpus() -> None:
+    assert build_config({}, {"SPEECHSVC_DEVICE_INDEX": "0,1"}).device_indexes == (0, 1)
+    assert build_config({"device_index": "2"}, {}).device_indexes == (2,)
+    assert Config().device_indexes == (0,)
 
 
 def test_config_is_frozen() -> None:

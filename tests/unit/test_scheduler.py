@@ -3,7 +3,7 @@ from concurrent.futures import CancelledError, wait
 
 import pytest
 
-from speechsvc.asr.scheduler import FairPool, engine_slots
+from speechsvc.asr.scheduler import GPU_BATCH_SIZE, FairPool, plan_engine
 
 
 def test_tasks_are_taken_round_robin_across_jobs() -> None:
@@ -57,9 +57,15 @@ def test_close_cancels_what_is_queued() -> None:
         pool.submit("C", lambda: 1)
 
 
-def test_engine_slots(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plan_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("os.cpu_count", lambda: 8)
-    assert engine_slots("cpu", 0, 0) == (8, 1)  # one slot per core, one thread each
-    assert engine_slots("cpu", 2, 0) == (2, 4)
-    assert engine_slots("cpu", 2, 3) == (2, 3)
-    assert engine_slots("cuda", 0, 0) == (2, 4)
+    cpu = plan_engine("cpu", 0, 0)
+    assert (cpu.slots, cpu.threads, cpu.batch_size) == (8, 1, 1)  # one slot per core, one thread each
+    assert cpu.job_workers == 9  # one job decoded ahead of the slots
+    assert (plan_engine("cpu", 2, 0).slots, plan_engine("cpu", 2, 0).threads) == (2, 4)
+    assert plan_engine("cpu", 2, 3).threads == 3
+    assert plan_engine("cpu", 2, 0, 8).job_workers == 4  # batching needs more channels in flight
+    gpu = plan_engine("cuda", 0, 0, 0, (0, 1))
+    assert (gpu.slots, gpu.threads, gpu.batch_size, gpu.runners) == (2, 4, GPU_BATCH_SIZE, 4)
+    assert gpu.job_workers == 4 + GPU_BATCH_SIZE // 4
+    assert plan_engine("cpu", 0, 0, 0, (1,)).device_index == (0,)  # no GPU numbers on the CPU

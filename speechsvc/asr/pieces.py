@@ -1,0 +1,79 @@
+"""Long channels in pieces, for the sequential decoder: fairness below the channel.
+
+An engine slot runs one task at a time. Were a task a whole channel, a one-hour call would hold its
+slots for minutes while short calls queued behind it wait. So a channel longer than 1.5 * `piece_s` is
+cut at pauses of a second or more into pieces of at least `piece_s`; each piece is its own task, queued
+behind the other jobs' tasks. A piece is decoded as the start of a recording: prompting it with the text
+of the piece before made tiny.en invent text ("Thank you.") in the silence at the end of the piece.
+Pieces after the first keep the language the first one found.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+
+import numpy as np
+import numpy.typing as npt
+
+from speechsvc.asr.engine import SAMPLE_RATE_HZ, ChannelTranscript, Segment, Word
+
+PIECE_S = 120.0
+MIN_PAUSE_MS = 1000  # cut only where the speaker pauses at least this long (not between two words)
+
+
+def cut_points(audio: npt.NDArray[np.float32], piece_s: float = PIECE_S) -> list[int]:
+    """Where to cut a channel (sample offsets): in the middle of the first pause after every piece_s of
+    audio. Empty for a channel shorter than 1.5 * piece_s, or one without a pause."""
+    if len(audio) < 1.5 * piece_s * SAMPLE_RATE_HZ:
+        return []
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    speech = get_speech_timestamps(audio, VadOptions(min_silence_duration_ms=MIN_PAUSE_MS))
+    piece = int(piece_s * SAMPLE_RATE_HZ)
+    cuts: list[int] = []
+    start = 0
+    for before, after in itertools.pairwise(speech):
+        middle = (before["end"] + after["start"]) // 2
+        if middle - start >= piece and len(audio) - middle >= piece // 2:
+            cuts.append(middle)
+            start = middle
+    return cuts
+
+
+def pieces(audio: npt.NDArray[np.float32], piece_s: float = PIECE_S) -> list[tuple[int, int]]:
+    """The channel as (start, end) sample ranges: one range unless it is long."""
+    bounds = [0, *cut_points(audio, piece_s), len(audio)]
+    return list(itertools.pairwise(bounds))
+
+
+def shifted(transcript: ChannelTranscript, offset_s: float) -> list[Segment]:
+    """A piece's segments on the channel's timeline."""
+    if offset_s == 0:
+        return list(transcript.segments)
+    frames = round(offset_s * 100)  # Whisper's seek counts 10 ms frames
+    return [
+        replace(
+            segment,
+            start=round(segment.start + offset_s, 3),
+            end=round(segment.end + offset_s, 3),
+            words=tuple(
+                Word(round(w.start + offset_s, 3), round(w.end + offset_s, 3), w.word, w.confidence)
+                for w in segment.words
+            ),
+            seek=segment.seek + frames,
+        )
+        for segment in transcript.segments
+    ]
+
+
+def joined(parts: list[tuple[float, ChannelTranscript]]) -> ChannelTranscript:
+    """The pieces of one channel, (offset in seconds, transcript) in order, as one transcript."""
+    first = parts[0][1]
+    return ChannelTranscript(
+        language=first.language,
+        language_probability=first.language_probability,
+        duration_s=round(sum(part.duration_s for _, part in parts), 3),
+        speech_s=round(sum(part.speech_s for _, part in parts), 3),
+        segments=[segment for offset, part in parts for segment in shifted(part, offset)],
+    )
