@@ -1,11 +1,13 @@
 """Throughput of the running service against the bare faster-whisper library, same machine, same run.
 
     python benchmarks/bench_service.py [--calls 6] [--seconds 60] [--device cpu|cuda] [--workers N]
+                                       [--batch-sizes 0,8] [--no-sequential]
 
 Builds stereo calls from ../shared/corpus, then measures on the same channels:
   bare sequential  WhisperModel.transcribe, channel after channel (what one request at a time costs)
   bare batched     BatchedInferencePipeline (batch 8), channel after channel
-  service burst    `speechsvc serve` as a subprocess, every call POSTed at once, polled to Completed
+  service burst    `speechsvc serve` as a subprocess, every call POSTed at once, polled to Completed;
+                   once per --batch-sizes entry (0: the defaults; 8: VAD chunks batched across jobs)
 and a single call through each. Prints audio seconds, wall seconds, x real time, ratio to bare
 sequential, peak RSS and WER against the known texts. Settings match the service's defaults:
 beam 5, VAD, word timestamps, language en.
@@ -133,7 +135,9 @@ def service(base_url: str, calls: list[Call]) -> tuple[float, list[str]]:
     return wall, hypotheses
 
 
-def start_server(data_dir: Path, args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    data_dir: Path, args: argparse.Namespace, batch_size: int
+) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -154,7 +158,7 @@ def start_server(data_dir: Path, args: argparse.Namespace) -> tuple[subprocess.P
         str(args.workers),
         "--log-level",
         "warning",
-        *(["--batch-size", str(args.batch_size)] if args.batch_size else []),
+        *(["--batch-size", str(batch_size)] if batch_size else []),
     ]
     process = subprocess.Popen(command)
     url = f"http://127.0.0.1:{port}"
@@ -179,8 +183,12 @@ def main() -> int:
         "--workers", type=int, default=0, help="engine slots; 0 = the service's automatic choice"
     )
     parser.add_argument(
-        "--batch-size", type=int, default=0, help="the service's --batch-size; 0 = its default"
+        "--batch-sizes",
+        default="0,8",
+        help="the service's --batch-size, one service run each; 0 = its default (1 on the CPU, 16 on CUDA); "
+        "more than 1 batches VAD chunks across jobs",
     )
+    parser.add_argument("--no-sequential", action="store_true", help="skip the bare sequential run")
     args = parser.parse_args()
 
     from faster_whisper import WhisperModel
@@ -201,7 +209,8 @@ def main() -> int:
 
         model = WhisperModel(str(spec.path or spec.name), device=device, compute_type=compute_type)
         bare(one, model, batched=False)  # warm-up: first-call costs are nobody's throughput
-        record("bare sequential", calls, bare(calls, model, batched=False), peak_rss_mib())
+        if not args.no_sequential:
+            record("bare sequential", calls, bare(calls, model, batched=False), peak_rss_mib())
         record("bare batched (8)", calls, bare(calls, model, batched=True), peak_rss_mib())
         record("bare batched, 1 call", one, bare(one, model, batched=True), None)
         del model
@@ -218,40 +227,46 @@ def main() -> int:
         )
         del model
 
-        process, url = start_server(Path(scratch) / "data", args)
-        try:
-            service(url, one)  # warm-up
-            burst = service(url, calls)
-            record(f"service burst (workers={args.workers})", calls, burst, peak_rss_mib(process.pid))
-            record("service, 1 call", one, service(url, one), None)
-        finally:
-            process.terminate()
-            process.wait(timeout=120)
+        services = [int(size) for size in args.batch_sizes.split(",")]
+        for number, batch_size in enumerate(services):
+            process, url = start_server(Path(scratch) / f"data{number}", args, batch_size)
+            setting = f"batch {batch_size}" if batch_size else "defaults"
+            try:
+                service(url, one)  # warm-up
+                burst = service(url, calls)
+                record(f"service burst ({setting})", calls, burst, peak_rss_mib(process.pid))
+                record(f"service, 1 call ({setting})", one, service(url, one), None)
+            finally:
+                process.terminate()
+                process.wait(timeout=120)
 
+    by_mode = {row.mode: row for row in rows}
+    batched, batched_one = by_mode["bare batched (8)"], by_mode["bare batched, 1 call"]
     base = rows[0].speed
     print(
         f"\nspeechsvc benchmark: {args.calls} stereo calls x {args.seconds:g} s, model {args.model}, "
-        f"{device}/{compute_type}, workers {args.workers}\n"
+        f"{device}/{compute_type}, workers {args.workers or 'auto'}\n"
     )
-    print(f"| {'mode':<28} | calls | audio s | wall s | x real time | vs bare seq | peak RSS MiB | WER   |")
-    print(f"|{'-' * 30}|-------|---------|--------|-------------|-------------|--------------|-------|")
+    print(
+        f"| {'mode':<32} | calls | audio s | wall s | x real time | vs {rows[0].mode:<16} | peak RSS MiB | WER   |"
+    )
+    print(f"|{'-' * 34}|-------|---------|--------|-------------|{'-' * 22}|--------------|-------|")
     for row in rows:
         rss = f"{row.rss_mib:.0f}" if row.rss_mib is not None else "-"
         print(
-            f"| {row.mode:<28} | {row.calls:>5} | {row.audio_s:>7.1f} | {row.wall_s:>6.1f} | {row.speed:>11.1f} "
-            f"| {row.speed / base:>10.2f}x | {rss:>12} | {row.wer:.3f} |"
+            f"| {row.mode:<32} | {row.calls:>5} | {row.audio_s:>7.1f} | {row.wall_s:>6.1f} | {row.speed:>11.1f} "
+            f"| {row.speed / base:>19.2f}x | {rss:>12} | {row.wer:.3f} |"
         )
-    by_mode = {row.mode.split(" (")[0]: row for row in rows}
-    burst, single = by_mode["service burst"], by_mode["service, 1 call"]
-    batched, batched_one = by_mode["bare batched"], by_mode["bare batched, 1 call"]
-    print(f"\nthroughput, service burst / bare sequential: {burst.speed / rows[0].speed:.2f}x")
-    print(
-        f"throughput, service burst / bare batched (channel after channel): {burst.speed / batched.speed:.2f}x"
-    )
-    print(
-        f"latency of one call, service / bare batched on its two channels: {single.wall_s / batched_one.wall_s:.2f}x"
-    )
-    print(f"WER, service - bare batched: {burst.wer - batched.wer:+.3f}")
+    print()
+    for mode in [row.mode for row in rows if row.mode.startswith("service burst")]:
+        setting = mode[len("service burst ") :]
+        burst, single = by_mode[mode], by_mode[f"service, 1 call {setting}"]
+        print(f"service {setting}:")
+        print(f"  throughput / bare batched (channel after channel): {burst.speed / batched.speed:.2f}x")
+        print(
+            f"  latency of one call / bare batched on its two channels: {single.wall_s / batched_one.wall_s:.2f}x"
+        )
+        print(f"  WER - bare batched: {burst.wer - batched.wer:+.3f}")
     return 0
 
 

@@ -303,9 +303,13 @@ class ChunkBatcher:
                 return None
             head = next(iter(self._queues))
             group = self._queues[head][0].channel.group
+            # no more than this runner's share of what is queued, so that the other runners get work too
+            # (on the CPU, one runner with a big batch while the other idles is slower than two halves)
+            queued = sum(len(queue) for queue in self._queues.values())
+            size = min(self.batch_size, -(-queued // len(self._threads)))
             batch: list[_Chunk] = []
             taken = True
-            while taken and len(batch) < self.batch_size:  # one chunk per job per pass: round-robin
+            while taken and len(batch) < size:  # one chunk per job per pass: round-robin
                 taken = False
                 for queue in self._queues.values():
                     match = next((c for c in queue if c.channel.group == group), None)
@@ -313,7 +317,7 @@ class ChunkBatcher:
                         queue.remove(match)
                         batch.append(match)
                         taken = True
-                        if len(batch) == self.batch_size:
+                        if len(batch) == size:
                             break
             for key in [key for key, queue in self._queues.items() if not queue]:
                 del self._queues[key]
