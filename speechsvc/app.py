@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver
 from aiohttp.resolver import ThreadedResolver
 
+from speechsvc.address_policy import PolicyResolver
 from speechsvc.api import openai, ops, raw, uploads
 from speechsvc.api.keys import AUTH, CONFIG, METRICS, RATE_LIMITER, REGISTRY, SERVICE, STORE, UPLOADS
 from speechsvc.api.middleware import guard, request_context
@@ -18,8 +19,9 @@ from speechsvc.asr.models import ModelRegistry, pick_compute_type, pick_device, 
 from speechsvc.asr.scheduler import EnginePlan, FairPool, plan_engine
 from speechsvc.audio import isolate
 from speechsvc.auth import Authenticator, RateLimiter, is_loopback
-from speechsvc.callbacks import CallbackSender, PolicyResolver
+from speechsvc.callbacks import CallbackSender
 from speechsvc.config import Config
+from speechsvc.disk import DiskGuard
 from speechsvc.jobs.store import open_store
 from speechsvc.jobs.uploads import UploadStore
 from speechsvc.jobs.webhooks import WebhookStore
@@ -118,8 +120,13 @@ def create_app(
 
             app[STORE] = store
             app[AUTH] = Authenticator(store, enabled=not config.no_auth, loopback=is_loopback(config.host))
-            app[SERVICE] = Service(config, store, app[REGISTRY], events, wake, webhooks)
-            app[UPLOADS] = Uploads(config, UploadStore(store))
+            disk = DiskGuard(
+                config.data_dir,
+                (config.spool_dir, config.upload_dir, config.audio_dir),
+                config.max_disk_bytes,
+            )
+            app[SERVICE] = Service(config, store, app[REGISTRY], events, wake, webhooks, disk)
+            app[UPLOADS] = Uploads(config, UploadStore(store), disk)
             await workers[0].recover()
             tasks = [
                 asyncio.create_task(worker.run(), name=f"worker-{i}") for i, worker in enumerate(workers)

@@ -1,7 +1,12 @@
 """API keys (API.md §0): `ssk_…` keys, stored as SHA-256, compared in constant time; per-key rate limits.
 
 Accepted as `Authorization: Bearer <key>`, `x-token: <key>` (AppTek) and `x-api-key: <key>`. With no key
-created and the server on loopback, auth is off (local use); `--no-auth` turns it off anywhere.
+ever created and the server on loopback, auth is off (local use); `--no-auth` turns it off anywhere. Once a
+key was created, auth stays on even when every key is revoked: a revoked key never works again.
+
+Ownership: every job and upload belongs to the key that made it. A `tenant` key (the default) sees only
+its own, and another key's job answers 404 as if it did not exist; an `admin` key (operators, dashboards)
+sees everything. With auth off every caller is the one local admin.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
 
 from aiohttp import web
 
@@ -26,6 +33,26 @@ TOUCH_INTERVAL_S = 60.0  # last_used_at is written at most this often per key
 RATE_WINDOW_S = 60.0
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 Clock = Callable[[], float]
+
+
+class KeyScope(str, Enum):
+    TENANT = "tenant"  # sees only its own jobs and uploads
+    ADMIN = "admin"  # sees every job and upload
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is calling: a key id and its scope."""
+
+    key_id: str
+    admin: bool = False
+
+    def owns(self, owner: str | None) -> bool:
+        """May this caller see a job or upload owned by `owner`?"""
+        return self.admin or owner == self.key_id
+
+
+LOCAL = Identity("local", admin=True)  # auth off: one local user who sees everything
 
 
 def new_key() -> str:
@@ -45,11 +72,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-async def create_key(store: Store, name: str) -> tuple[str, str]:
+async def create_key(store: Store, name: str, scope: KeyScope = KeyScope.TENANT) -> tuple[str, str]:
     """A new key for `name`: returns (id, key). The key itself is not stored and cannot be shown again."""
     key = new_key()
     key_id = "key_" + uuid.uuid4().hex[:12]
-    await store.add_key(key_id, name, key_sha256(key))
+    await store.add_key(key_id, name, key_sha256(key), scope.value)
     return key_id, key
 
 
@@ -62,7 +89,7 @@ def presented_key(request: web.Request) -> str | None:
 
 
 class Authenticator:
-    """Who is calling: a key id, "local" (auth off), or 401."""
+    """Who is calling: a key's Identity, LOCAL (auth off), or 401."""
 
     def __init__(self, store: Store, *, enabled: bool, loopback: bool, clock: Clock = time.monotonic) -> None:
         self.store = store
@@ -71,26 +98,27 @@ class Authenticator:
         self.clock = clock
         self._touched: dict[str, float] = {}
 
-    async def identify(self, request: web.Request) -> str:
+    async def identify(self, request: web.Request) -> Identity:
         if not self.enabled:
-            return "local"
+            return LOCAL
         keys = await self.store.active_keys()
-        if not keys and self.loopback:
-            return "local"
+        # revoked keys count here: revoking the last key must not turn auth off again
+        if not keys and self.loopback and await self.store.count_keys() == 0:
+            return LOCAL
         given = presented_key(request)
         if given is None:
             raise AuthenticationError("an API key is required (Authorization: Bearer ssk_…)")
         digest = key_sha256(given)
         match = None
-        for key_id, stored in keys:  # compare with every key, in constant time each
+        for key_id, stored, scope in keys:  # compare with every key, in constant time each
             if hmac.compare_digest(digest, stored):
-                match = key_id
+                match = Identity(key_id, admin=scope == KeyScope.ADMIN.value)
         if match is None:
             raise AuthenticationError("the API key is not valid")
         now = self.clock()
-        if now - self._touched.get(match, -math.inf) >= TOUCH_INTERVAL_S:
-            self._touched[match] = now
-            await self.store.touch_key(match)
+        if now - self._touched.get(match.key_id, -math.inf) >= TOUCH_INTERVAL_S:
+            self._touched[match.key_id] = now
+            await self.store.touch_key(match.key_id)
         return match
 
 

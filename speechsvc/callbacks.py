@@ -1,24 +1,20 @@
 """The completion callback of the raw-binary dialect: one POST, exactly one attempt (API.md §1).
 
-Address policy: link-local and metadata addresses are always refused; with deny_private, loopback and
-private ranges too. The check runs on the address a name resolves to, inside the connector's resolver,
-so the connection goes only to an address that was checked (no DNS-rebinding gap between check and use).
+Where it may go is speechsvc.address_policy: checked at submit, and again here just before connecting, on
+the host exactly as aiohttp connects to it (a literal IP never reaches the resolver's check).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import socket
 import time
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
 from standardwebhooks.webhooks import Webhook
 
+from speechsvc.address_policy import AddressRefused, check_host, connect_host
 from speechsvc.errors import InvalidCallbackUrl
 from speechsvc.jobs.model import JobStatus
 from speechsvc.jobs.store import Job, Store
@@ -30,76 +26,6 @@ from speechsvc.results.render import render
 log = logging.getLogger(__name__)
 
 CALLBACK_MAX_RESPONSE_BYTES = 64 * 1024
-METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata"})
-# Cloud metadata services that are not link-local (AWS IPv6, Alibaba): refused like link-local ones.
-METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in ("fd00:ec2::254", "100.100.100.200"))
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-class AddressRefused(Exception):
-    """The callback address is not allowed by the address policy."""
-
-
-def check_address(address: IPAddress, *, deny_private: bool) -> None:
-    """Raise AddressRefused for link-local/metadata addresses, and for private ones if asked."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if (
-        address.is_link_local
-        or address.is_multicast
-        or address.is_unspecified
-        or address.is_reserved
-        or address in METADATA_ADDRESSES
-    ):
-        raise AddressRefused(f"callback address {address} is link-local, metadata or reserved")
-    if deny_private and (address.is_private or address.is_loopback):
-        raise AddressRefused(f"callback address {address} is private or loopback")
-
-
-def validate_callback_url(url: str, *, deny_private: bool) -> str:
-    """Check a callback URL at submit time (scheme, host, literal addresses); 400 if it is refused."""
-    if len(url) > 2048:
-        raise InvalidCallbackUrl("the callback URL is longer than 2048 characters", param="callback")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidCallbackUrl("the callback must be an absolute http:// or https:// URL", param="callback")
-    if parts.hostname.lower() in METADATA_HOSTS:
-        raise InvalidCallbackUrl("metadata hosts are never called back", param="callback")
-    try:
-        literal = ipaddress.ip_address(parts.hostname)
-    except ValueError:
-        return url
-    try:
-        check_address(literal, deny_private=deny_private)
-    except AddressRefused as exc:
-        raise InvalidCallbackUrl(str(exc), param="callback") from exc
-    return url
-
-
-class PolicyResolver(AbstractResolver):
-    """Resolves with `inner`, then drops every address the policy refuses."""
-
-    def __init__(self, inner: AbstractResolver, *, deny_private: bool) -> None:
-        self.inner = inner
-        self.deny_private = deny_private
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        allowed: list[ResolveResult] = []
-        refusal = ""
-        for entry in await self.inner.resolve(host, port, family):
-            try:
-                check_address(ipaddress.ip_address(entry["host"]), deny_private=self.deny_private)
-                allowed.append(entry)
-            except AddressRefused as exc:
-                refusal = str(exc)
-        if not allowed:
-            raise AddressRefused(refusal or f"{host} resolves to no allowed address")
-        return allowed
-
-    async def close(self) -> None:
-        await self.inner.close()
 
 
 class CallbackSender:
@@ -182,7 +108,7 @@ class CallbackSender:
             }
         started = time.monotonic()
         try:
-            validate_callback_url(url, deny_private=self.deny_private)
+            check_host(connect_host(url), deny_private=self.deny_private)
             async with self.session.post(
                 url, data=body, headers=headers, allow_redirects=False, timeout=self.timeout
             ) as response:

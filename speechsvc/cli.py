@@ -87,6 +87,7 @@ def transcribe_files(config: Config, args: argparse.Namespace) -> int:
                     max_duration_s=config.max_duration_s,
                     max_channels=config.max_channels,
                     limits=config.decode_limits,
+                    max_decoded_bytes=config.max_decoded_bytes,
                     scratch_dir=config.spool_dir / f"cli-{os.getpid()}",
                     on_progress=progress,
                     pool=pool,

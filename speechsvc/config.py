@@ -38,6 +38,11 @@ class Config:
     no_auth: bool = False
     rate_limit_rpm: int = 0  # POST/PUT requests per key per minute; 0 = no limit
     max_queue: int = 1000  # jobs waiting; more submissions get 503 queue_full
+    max_queue_per_key: int = 0  # jobs one key may have waiting; more get 429; 0 = no share beyond max_queue
+    # bytes of spool + uploads + audio on disk; beyond it 507 insufficient_storage; 0 = keep 10 % of the
+    # data volume free
+    max_disk_bytes: int = 0
+    max_decoded_bytes: int = 2 * GIB  # one job's decoded 16 kHz float32 channels, all together
     retention_h: float = 168.0
     keep_audio: bool = False
     upload_expiry_h: float = 24.0
@@ -150,6 +155,8 @@ def _validate(config: Config) -> None:
         raise ValueError("--rate-limit-rpm must be >= 0, --max-queue >= 1 and --retention-h > 0")
     if config.max_duration_s <= 0:
         raise ValueError("--max-duration-s must be positive")
+    if config.max_queue_per_key < 0 or config.max_disk_bytes < 0 or config.max_decoded_bytes < 1:
+        raise ValueError("--max-queue-per-key and --max-disk-bytes must be >= 0, --max-decoded-bytes > 0")
 
 
 def config_from_env() -> Config:

@@ -175,6 +175,17 @@ class RateLimited(SpeechsvcError):
         self.retry_after_s = retry_after_s
 
 
+class KeyQueueFull(RateLimited):
+    """This key already has its share of waiting jobs (--max-queue-per-key); retry when some have run."""
+
+    code = "key_queue_full"
+
+    def __init__(
+        self, message: str | None = None, *, retry_after_s: int = 30, param: str | None = None
+    ) -> None:
+        super().__init__(message, retry_after_s=retry_after_s, param=param)
+
+
 class Unavailable(SpeechsvcError):
     """The service cannot take this request now; retry later."""
 
@@ -189,6 +200,21 @@ class QueueFull(Unavailable):
 
     code = "queue_full"
     retry_after_s = 30
+
+
+class InsufficientStorage(SpeechsvcError):
+    """The server's disk budget for audio is used up (--max-disk-bytes); retry later."""
+
+    status = 507
+    type = "unavailable"
+    code = "insufficient_storage"
+    retry_after_s = 60
+
+
+class DecodedTooLarge(PayloadTooLarge):
+    """The selected channels, decoded, are larger than one job may be (--max-decoded-bytes)."""
+
+    code = "decoded_too_large"
 
 
 class NotReady(Conflict):

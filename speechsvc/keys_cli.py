@@ -6,7 +6,7 @@ import argparse
 import asyncio
 from datetime import datetime, timezone
 
-from speechsvc.auth import create_key
+from speechsvc.auth import KeyScope, create_key
 from speechsvc.config import Config, add_config_arguments
 from speechsvc.jobs.store import open_store
 
@@ -15,6 +15,12 @@ def add_keys_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="keys_action", required=True)
     create = actions.add_parser("create", help="create a key and print it once")
     create.add_argument("name")
+    create.add_argument(
+        "--scope",
+        choices=[scope.value for scope in KeyScope],
+        default=KeyScope.TENANT.value,
+        help="tenant (default): sees only its own jobs and uploads; admin: sees every job (operators)",
+    )
     listing = actions.add_parser("list", help="names, ids, created, last used (never the key)")
     revoke = actions.add_parser("revoke", help="revoke a key by id or name")
     revoke.add_argument("key")
@@ -31,13 +37,13 @@ def _when(timestamp: float | None) -> str:
 async def _run(config: Config, args: argparse.Namespace) -> int:
     async with open_store(config.db_path) as store:
         if args.keys_action == "create":
-            key_id, key = await create_key(store, args.name)
-            print(f"created key {key_id} for {args.name!r}; it is shown only now: {key}")
+            key_id, key = await create_key(store, args.name, KeyScope(args.scope))
+            print(f"created {args.scope} key {key_id} for {args.name!r}; it is shown only now: {key}")
             return 0
         if args.keys_action == "list":
-            print(f"{'id':<18} {'name':<20} {'created':<21} {'last used':<21} revoked")
+            print(f"{'id':<18} {'name':<20} {'scope':<7} {'created':<21} {'last used':<21} revoked")
             for row in await store.list_keys():
-                print(f"{row['id']:<18} {row['name']:<20} {_when(row['created_at']):<21} "
+                print(f"{row['id']:<18} {row['name']:<20} {row['scope']:<7} {_when(row['created_at']):<21} "
                       f"{_when(row['last_used_at']):<21} {_when(row['revoked_at'])}")  # fmt: skip
             return 0
         revoked = await store.revoke_key(args.key)

@@ -8,13 +8,22 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
+from speechsvc.address_policy import validate_callback_url
 from speechsvc.api.body import commit_file
 from speechsvc.asr.engine import TranscribeOptions
 from speechsvc.asr.models import ModelRegistry
 from speechsvc.audio.layout import ChannelRef
-from speechsvc.callbacks import validate_callback_url
+from speechsvc.auth import Identity
 from speechsvc.config import Config
-from speechsvc.errors import InvalidRequest, QueueFull, UnsupportedLanguage
+from speechsvc.disk import DiskGuard
+from speechsvc.errors import (
+    InvalidChannelLayout,
+    InvalidRequest,
+    KeyQueueFull,
+    QueueFull,
+    RequestNotFound,
+    UnsupportedLanguage,
+)
 from speechsvc.jobs.model import JobRequest, JobStatus
 from speechsvc.jobs.pipeline import select_channels
 from speechsvc.jobs.store import Job, Store
@@ -66,6 +75,11 @@ def build_job_request(
         if lang not in (None, "en"):
             raise UnsupportedLanguage(f"model {spec.name} is English-only", param="language")
         lang = "en"
+    if layout is not None and len(layout) > config.max_channels:
+        raise InvalidChannelLayout(
+            f"channel_layout selects {len(layout)} channels; at most {config.max_channels} are accepted",
+            param="channel_layout",
+        )
     if layout is not None and labels is not None and len(labels) != len(layout):
         raise InvalidRequest(
             f"channel_labels names {len(labels)} channel(s) but channel_layout selects {len(layout)}",
@@ -96,8 +110,10 @@ class Service:
         events: JobEvents,
         wake: Callable[[], None],
         webhooks: WebhookSender,
+        disk: DiskGuard | None = None,
     ) -> None:
         self.config = config
+        self.disk = disk
         self.store = store
         self.registry = registry
         self.events = events
@@ -105,9 +121,9 @@ class Service:
         self.webhooks = webhooks
 
     async def accept(
-        self, job_id: str, spooled: Path, size: int, media_type: str, request: JobRequest
+        self, job_id: str, spooled: Path, size: int, media_type: str, request: JobRequest, owner: Identity
     ) -> Job:
-        """Probe the spooled audio (4xx now, not later), store it durably and queue the job."""
+        """Probe the spooled audio (4xx now, not later), store it durably and queue the job as `owner`'s."""
         audio_path = self.config.audio_dir / job_id
         try:
             await asyncio.to_thread(
@@ -118,9 +134,10 @@ class Service:
                 max_channels=self.config.max_channels,
                 max_duration_s=self.config.max_duration_s,
                 limits=self.config.decode_limits,
+                max_decoded_bytes=self.config.max_decoded_bytes,
             )
             await asyncio.to_thread(commit_file, spooled, audio_path)
-            await self.store.insert(job_id, media_type, audio_path, size, request)
+            await self.store.insert(job_id, media_type, audio_path, size, request, owner=owner.key_id)
         except BaseException:
             spooled.unlink(missing_ok=True)
             audio_path.unlink(missing_ok=True)
@@ -142,10 +159,22 @@ class Service:
             await self.webhooks.enqueue(job.id, job.request.callback_url, *event_for(job))
         return job
 
-    async def check_queue(self) -> None:
-        """503 queue_full when --max-queue jobs are already waiting."""
+    async def job_for(self, identity: Identity, job_id: str, message: str | None = None) -> Job:
+        """The job, if it exists and `identity` may see it; else 404 (never 403: another key's job is
+        indistinguishable from a job that does not exist)."""
+        job = await self.store.get(job_id)
+        if job is None or not identity.owns(job.owner):
+            raise RequestNotFound(message, param="request_id" if message is None else "job_id")
+        return job
+
+    async def check_queue(self, identity: Identity) -> None:
+        """503 queue_full when --max-queue jobs are already waiting; 429 key_queue_full when this key has
+        its --max-queue-per-key share waiting (one tenant cannot fill the queue for the rest)."""
         if await self.store.count_status(JobStatus.QUEUED) >= self.config.max_queue:
             raise QueueFull(f"{self.config.max_queue} jobs are already waiting; retry later")
+        share = self.config.max_queue_per_key
+        if share and await self.store.count_status(JobStatus.QUEUED, owner=identity.key_id) >= share:
+            raise KeyQueueFull(f"this key already has {share} jobs waiting; retry when some have run")
 
     async def wait(self, job_id: str, seconds: float) -> Job | None:
         """Hold until the job is finished (Ready, Completed or Failed) or `seconds` pass."""

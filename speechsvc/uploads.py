@@ -19,10 +19,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from speechsvc.api.body import CHUNK_BYTES
+from speechsvc.api.body import CHUNK_BYTES, DiskCheck
 from speechsvc.audio import isolate
 from speechsvc.audio.media import is_accepted_media_type
+from speechsvc.auth import Identity
 from speechsvc.config import Config
+from speechsvc.disk import DiskGuard
 from speechsvc.errors import (
     AuthenticationError,
     Conflict,
@@ -61,6 +63,12 @@ class UploadIncomplete(Conflict):
     code = "upload_incomplete"
 
 
+class UploadBusy(Conflict):
+    """A piece of this upload is being received; retry when it is done."""
+
+    code = "upload_busy"
+
+
 class UploadNotCompleted(Conflict):
     """The upload is not completed: POST /v1/audio/uploads/{id}/complete first."""
 
@@ -76,12 +84,21 @@ def _sha256_file(path: Path) -> str:
 
 
 class Uploads:
-    def __init__(self, config: Config, store: UploadStore) -> None:
+    def __init__(self, config: Config, store: UploadStore, disk: DiskGuard | None = None) -> None:
         self.config = config
         self.store = store
+        self.disk = disk
+        # One lock per upload: a PUT holds it while it writes, `complete` while it hashes and probes, so
+        # the sha256 recorded is that of the bytes stored, never of a file changing underneath.
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def create(self, file_name: str, mime_type: str, size_bytes: int) -> NewUpload:
+    def _lock(self, upload_id: str) -> asyncio.Lock:
+        lock = self._locks.setdefault(upload_id, asyncio.Lock())
+        if lock.locked():
+            raise UploadBusy(param="upload_id")
+        return lock
+
+    async def create(self, file_name: str, mime_type: str, size_bytes: int, owner: Identity) -> NewUpload:
         if not file_name or len(file_name) > MAX_FILE_NAME:
             raise InvalidRequest("file_name must be 1 to 255 characters", param="file_name")
         if not is_accepted_media_type(mime_type):
@@ -110,6 +127,7 @@ class Uploads:
             created_at=now,
             expires_at=now + self.config.upload_expiry_h * 3600,
             completed_at=None,
+            owner=owner.key_id,
         )
         upload.path.parent.mkdir(parents=True, exist_ok=True)
         upload.path.touch()
@@ -119,6 +137,13 @@ class Uploads:
     async def get(self, upload_id: str) -> Upload:
         upload = await self.store.get(upload_id)
         if upload is None:
+            raise UploadNotFound(param="upload_id")
+        return upload
+
+    async def owned(self, identity: Identity, upload_id: str) -> Upload:
+        """The upload if `identity` may see it; another key's upload is 404, like a missing one."""
+        upload = await self.store.get(upload_id)
+        if upload is None or not identity.owns(upload.owner):
             raise UploadNotFound(param="upload_id")
         return upload
 
@@ -135,10 +160,7 @@ class Uploads:
         upload = await self._live(upload_id)
         if not hmac.compare_digest(hashlib.sha256(token.encode()).hexdigest(), upload.token_sha256):
             raise AuthenticationError("the upload URL's token is not valid")
-        lock = self._locks.setdefault(upload_id, asyncio.Lock())
-        if lock.locked():
-            raise Conflict("another piece of this upload is being received", param="upload_id")
-        async with lock:
+        async with self._lock(upload_id):
             upload = await self._live(upload_id)
             if upload.state == UploadState.COMPLETED:
                 raise Conflict("the upload is already completed", param="upload_id")
@@ -148,21 +170,31 @@ class Uploads:
                     f"this piece starts at byte {start}; resume from byte {upload.received_bytes}",
                     extra={"received_bytes": upload.received_bytes},
                 )
+            check = DiskCheck(self.disk)
+            await check.start(end - start + 1)
+            if content_range is None:  # a whole file replaces what came before, even if it is cut off
+                await self.store.set_received(upload_id, 0)
             written = await self._write(
-                upload.path, start, end - start + 1, request, whole=content_range is None
+                upload.path, start, end - start + 1, request, check, whole=content_range is None
             )
             if written != end - start + 1:
                 raise InvalidRequest(
-                    f"the piece held {written} bytes, not the {end - start + 1} its Content-Range names",
-                    extra={"received_bytes": upload.received_bytes},
+                    f"the piece held {written} bytes, not the {end - start + 1} "
+                    + ("its Content-Range names" if content_range else "the upload was created with"),
+                    extra={"received_bytes": 0 if content_range is None else upload.received_bytes},
                 )
             await self.store.set_received(upload_id, end + 1)
         return await self.get(upload_id)
 
     @staticmethod
     def _range(upload: Upload, content_range: str | None, length: int | None) -> tuple[int, int]:
-        if content_range is None:  # the whole file in one PUT
-            return 0, (length or upload.size_bytes) - 1
+        if content_range is None:  # the whole file in one PUT: exactly the declared size, never more
+            if length is not None and length != upload.size_bytes:
+                raise (PayloadTooLarge if length > upload.size_bytes else InvalidRequest)(
+                    f"the body is {length} bytes; the upload was created with size_bytes {upload.size_bytes}",
+                    param="Content-Length",
+                )
+            return 0, upload.size_bytes - 1
         match = CONTENT_RANGE.match(content_range.strip())
         if match is None:
             raise InvalidRequest("Content-Range must be `bytes FIRST-LAST/TOTAL`", param="Content-Range")
@@ -176,9 +208,12 @@ class Uploads:
         return start, end
 
     @staticmethod
-    async def _write(path: Path, offset: int, expected: int, request: web.Request, *, whole: bool) -> int:
-        """Write the body at `offset`; on any failure or overrun cut the file back to `offset`. A `whole`
-        file (a PUT without Content-Range) replaces whatever was received before."""
+    async def _write(
+        path: Path, offset: int, expected: int, request: web.Request, check: DiskCheck, *, whole: bool
+    ) -> int:
+        """Write the body at `offset`, at most `expected` bytes (413 past it, while streaming); on any
+        failure or overrun cut the file back to `offset`. A `whole` file (a PUT without Content-Range)
+        replaces whatever was received before."""
         written = 0
         with open(path, "r+b") as out:
             out.seek(offset)
@@ -187,9 +222,11 @@ class Uploads:
                     written += len(chunk)
                     if written > expected:
                         raise PayloadTooLarge(
-                            "the piece is longer than its Content-Range", param="Content-Range"
+                            f"the body is longer than the {expected} bytes expected",
+                            param="Content-Length" if whole else "Content-Range",
                         )
                     out.write(chunk)
+                    await check.progress(written)
                 if whole:
                     out.truncate(offset + written)
                 out.flush()
@@ -203,7 +240,12 @@ class Uploads:
         return written
 
     async def complete(self, upload_id: str, sha256: str | None) -> Upload:
-        """Idempotent: check size (and sha256 if given), probe the audio, mark completed."""
+        """Idempotent: check size (and sha256 if given), probe the audio, mark completed. Holds the upload's
+        lock, so no PUT can change the bytes while they are hashed (409 upload_busy while one runs)."""
+        async with self._lock(upload_id):
+            return await self._complete(upload_id, sha256)
+
+    async def _complete(self, upload_id: str, sha256: str | None) -> Upload:
         upload = await self._live(upload_id)
         if upload.state == UploadState.COMPLETED:
             if sha256 and sha256.lower() != upload.sha256:
@@ -227,7 +269,9 @@ class Uploads:
         await self.store.complete(upload_id, digest)
         return await self.get(upload_id)
 
-    async def completed(self, upload_id: str) -> Upload:
+    async def completed(self, identity: Identity, upload_id: str) -> Upload:
+        """`identity`'s completed upload, for a job; 404 for another key's."""
+        await self.owned(identity, upload_id)
         upload = await self._live(upload_id)
         if upload.state != UploadState.COMPLETED:
             raise UploadNotCompleted(param="upload_id")

@@ -8,15 +8,36 @@ from pathlib import Path
 
 from aiohttp import web
 
+from speechsvc.disk import CHECK_EVERY_BYTES, DiskGuard
 from speechsvc.errors import MissingBody, PayloadTooLarge
 
 CHUNK_BYTES = 256 * 1024
 
 
-async def spool_body(request: web.Request, path: Path, max_bytes: int) -> int:
-    """Stream the body into `path` (fsynced); 413 past max_bytes, 400 if empty. Returns the size."""
+class DiskCheck:
+    """Checks the disk guard before a body's first byte and every CHECK_EVERY_BYTES after."""
+
+    def __init__(self, disk: DiskGuard | None) -> None:
+        self.disk = disk
+        self.next_at = CHECK_EVERY_BYTES
+
+    async def start(self, declared_bytes: int | None) -> None:
+        if self.disk is not None:
+            await self.disk.acheck(declared_bytes or 0)
+
+    async def progress(self, size: int) -> None:
+        if self.disk is not None and size >= self.next_at:
+            self.next_at = size + CHECK_EVERY_BYTES
+            await self.disk.acheck(0)  # the bytes so far are on disk already
+
+
+async def spool_body(request: web.Request, path: Path, max_bytes: int, disk: DiskGuard | None = None) -> int:
+    """Stream the body into `path` (fsynced); 413 past max_bytes, 400 if empty, 507 past the disk budget.
+    Returns the size."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise PayloadTooLarge(f"the body is {request.content_length} bytes; at most {max_bytes} are accepted")
+    check = DiskCheck(disk)
+    await check.start(request.content_length)
     path.parent.mkdir(parents=True, exist_ok=True)
     size = 0
     try:
@@ -26,6 +47,7 @@ async def spool_body(request: web.Request, path: Path, max_bytes: int) -> int:
                 if size > max_bytes:
                     raise PayloadTooLarge(f"the body is larger than the {max_bytes} bytes accepted")
                 out.write(chunk)
+                await check.progress(size)
             out.flush()
             await asyncio.to_thread(os.fsync, out.fileno())
     except BaseException:

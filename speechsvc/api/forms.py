@@ -11,8 +11,9 @@ from pathlib import Path
 
 from aiohttp import BodyPartReader, web
 
-from speechsvc.api.body import CHUNK_BYTES
+from speechsvc.api.body import CHUNK_BYTES, DiskCheck
 from speechsvc.audio.media import is_accepted_media_type
+from speechsvc.disk import DiskGuard
 from speechsvc.errors import InvalidRequest, MissingBody, PayloadTooLarge, UnsupportedMediaType
 
 MAX_FIELD_BYTES = 64 * 1024
@@ -44,8 +45,9 @@ def _media_type(part: BodyPartReader) -> str:
     return "application/octet-stream"
 
 
-async def read_form(request: web.Request, spool: Path, max_bytes: int) -> Form:
-    """Read a multipart form; its `file` part goes to `spool`. 400 if there is no file."""
+async def read_form(request: web.Request, spool: Path, max_bytes: int, disk: DiskGuard | None = None) -> Form:
+    """Read a multipart form; its `file` part goes to `spool`. 400 if there is no file, 507 past the
+    disk budget."""
     if not request.content_type.startswith("multipart/"):
         raise InvalidRequest("send multipart/form-data with a `file` part", param="file")
     form = Form()
@@ -61,7 +63,7 @@ async def read_form(request: web.Request, spool: Path, max_bytes: int) -> Form:
             if part.name == "file":
                 form.media_type = _media_type(part)
                 form.file_name = part.filename or "audio"
-                form.file_bytes = await _spool_part(part, spool, max_bytes)
+                form.file_bytes = await _spool_part(part, spool, max_bytes, DiskCheck(disk), request)
                 continue
             value = (await part.read(decode=True))[: MAX_FIELD_BYTES + 1]
             if len(value) > MAX_FIELD_BYTES:
@@ -81,7 +83,10 @@ async def read_form(request: web.Request, spool: Path, max_bytes: int) -> Form:
     return form
 
 
-async def _spool_part(part: BodyPartReader, spool: Path, max_bytes: int) -> int:
+async def _spool_part(
+    part: BodyPartReader, spool: Path, max_bytes: int, check: DiskCheck, request: web.Request
+) -> int:
+    await check.start(request.content_length)
     spool.parent.mkdir(parents=True, exist_ok=True)
     size = 0
     with open(spool, "wb") as out:
@@ -90,6 +95,7 @@ async def _spool_part(part: BodyPartReader, spool: Path, max_bytes: int) -> int:
             if size > max_bytes:
                 raise PayloadTooLarge(f"the file is larger than the {max_bytes} bytes accepted", param="file")
             out.write(chunk)
+            await check.progress(size)
         out.flush()
         await asyncio.to_thread(os.fsync, out.fileno())
     return size

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from speechsvc.api.keys import AUTH, METRICS, RATE_LIMITER
-from speechsvc.auth import OPEN_PATHS
+from speechsvc.auth import OPEN_PATHS, Identity
 from speechsvc.errors import (
     InvalidRequest,
     MethodNotAllowed,
@@ -25,6 +25,8 @@ from speechsvc.logs import log_event
 log = logging.getLogger("speechsvc.access")
 
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
+IDENTITY_KEY = web.RequestKey("identity", Identity)
+NOBODY = Identity("", admin=False)  # a request the guard let through unidentified owns and sees nothing
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/=+-]{1,128}$")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -96,6 +98,13 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path in OPEN_PATHS or (request.method == "PUT" and UPLOAD_CONTENT.match(request.path)):
         return await handler(request)  # open, or authorised by the upload URL's own token
     identity = await request.app[AUTH].identify(request)
+    request[IDENTITY_KEY] = identity
     if request.method in COUNTED_METHODS:
-        request.app[RATE_LIMITER].check(identity)
+        request.app[RATE_LIMITER].check(identity.key_id)
     return await handler(request)
+
+
+def identity_of(request: web.Request) -> Identity:
+    """The caller the guard identified; NOBODY on the paths it leaves open."""
+    identity: Identity = request.get(IDENTITY_KEY, NOBODY)
+    return identity

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from speechsvc.api.forms import Form, read_form
 from speechsvc.api.keys import SERVICE
-from speechsvc.api.middleware import REQUEST_ID_KEY
+from speechsvc.api.middleware import REQUEST_ID_KEY, identity_of
 from speechsvc.api.params import decoder_options
 from speechsvc.audio.layout import parse_channel_labels, parse_channel_layout
 from speechsvc.errors import Conflict, NotReady, RequestNotFound, Timeout, TranscriptionFailed
@@ -67,10 +67,11 @@ def form_job_request(
 async def submit_form(request: web.Request, *, task: str, dialect: str) -> Job:
     """Read the form, check it, accept the job (202 semantics: stored durably, probed)."""
     service = request.app[SERVICE]
-    await service.check_queue()
+    identity = identity_of(request)
+    await service.check_queue(identity)
     job_id = uuid.uuid4().hex
     spooled = service.config.spool_dir / f"{job_id}.upload"
-    form = await read_form(request, spooled, service.config.max_upload_bytes)
+    form = await read_form(request, spooled, service.config.max_upload_bytes, service.disk)
     try:
         callback_url = form.fields.get("callback_url") or None
         job_request = form_job_request(
@@ -79,8 +80,7 @@ async def submit_form(request: web.Request, *, task: str, dialect: str) -> Job:
     except BaseException:
         spooled.unlink(missing_ok=True)
         raise
-    job = await service.accept(job_id, spooled, form.file_bytes, form.media_type, job_request)
-    return job
+    return await service.accept(job_id, spooled, form.file_bytes, form.media_type, job_request, identity)
 
 
 async def synchronous(request: web.Request, task: str) -> web.Response:
@@ -118,9 +118,10 @@ async def create_job(request: web.Request) -> web.Response:
 
 
 async def _job(request: web.Request) -> Job:
-    job = await request.app[SERVICE].store.get(request.match_info["job_id"])
-    if job is None or job.request.dialect != "jobs":
-        raise RequestNotFound("no transcription job with this id", param="job_id")
+    message = "no transcription job with this id"
+    job = await request.app[SERVICE].job_for(identity_of(request), request.match_info["job_id"], message)
+    if job.request.dialect != "jobs":
+        raise RequestNotFound(message, param="job_id")
     return job
 
 

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from speechsvc.api.body import spool_body
 from speechsvc.api.keys import SERVICE
-from speechsvc.api.middleware import REQUEST_ID_KEY
+from speechsvc.api.middleware import REQUEST_ID_KEY, identity_of
 from speechsvc.api.params import decoder_options, parse_number
 from speechsvc.audio.layout import parse_channel_labels, parse_channel_layout
 from speechsvc.audio.media import is_accepted_media_type
@@ -46,11 +46,12 @@ async def submit(request: web.Request) -> web.StreamResponse:
     wait_s = parse_number(query, "wait", 0.0, 0.0, MAX_WAIT_S)
     if not is_accepted_media_type(request.content_type):
         raise UnsupportedMediaType(f"Content-Type {request.content_type!r} is not an accepted audio type")
-    await service.check_queue()  # 503 before the body is stored
+    identity = identity_of(request)
+    await service.check_queue(identity)  # 503/429 before the body is stored
     job_id = uuid.uuid4().hex
     spooled = service.config.spool_dir / f"{job_id}.upload"
-    size = await spool_body(request, spooled, service.config.max_upload_bytes)
-    await service.accept(job_id, spooled, size, request.content_type, job_request)
+    size = await spool_body(request, spooled, service.config.max_upload_bytes, service.disk)
+    await service.accept(job_id, spooled, size, request.content_type, job_request, identity)
     if wait_s > 0:
         job = await service.wait(job_id, wait_s)
         if job is not None and job.status.finished:
@@ -68,16 +69,16 @@ async def submit(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/v1/transcribe/{request_id}")  # HEAD too: aiohttp answers it with the same headers
 async def status(request: web.Request) -> web.StreamResponse:
-    job = await request.app[SERVICE].store.get(request.match_info["request_id"])
-    if job is None:
-        raise RequestNotFound(param="request_id")
+    job = await request.app[SERVICE].job_for(identity_of(request), request.match_info["request_id"])
     spec = parse_format(request.query["format"]) if "format" in request.query else None
     return job_response(job, spec, with_body=request.method != "HEAD")
 
 
 @routes.delete("/v1/transcribe/{request_id}")
 async def delete(request: web.Request) -> web.StreamResponse:
-    job = await request.app[SERVICE].store.delete(request.match_info["request_id"])
+    service = request.app[SERVICE]
+    owned = await service.job_for(identity_of(request), request.match_info["request_id"])
+    job = await service.store.delete(owned.id)
     if job is None:
         raise RequestNotFound(param="request_id")
     job.audio_path.unlink(missing_ok=True)

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from speechsvc.api.keys import SERVICE, UPLOADS
-from speechsvc.api.middleware import REQUEST_ID_KEY
+from speechsvc.api.middleware import REQUEST_ID_KEY, identity_of
 from speechsvc.api.params import decoder_options
 from speechsvc.audio.layout import parse_channel_labels, parse_channel_layout
 from speechsvc.errors import InvalidRequest, RequestNotFound
@@ -26,9 +26,12 @@ routes = web.RouteTableDef()
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object; 400 for anything else (bad UTF-8, bad JSON, too deep, huge numbers)."""
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = json.loads(await request.text())
+    # JSONDecodeError, UnicodeDecodeError and a 5000-digit integer are ValueErrors; '[' * 100000 is a
+    # RecursionError (the C scanner's recursion guard): all of them are the client's mistake, not a 500
+    except (ValueError, RecursionError):
         raise InvalidRequest("the body must be a JSON object") from None
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object")
@@ -55,7 +58,7 @@ async def create_upload(request: web.Request) -> web.Response:
     if not isinstance(size, int) or isinstance(size, bool):
         raise InvalidRequest("size_bytes must be an integer", param="size_bytes")
     created = await request.app[UPLOADS].create(
-        _text(body, "file_name") or "", _text(body, "mime_type") or "", size
+        _text(body, "file_name") or "", _text(body, "mime_type") or "", size, identity_of(request)
     )
     return web.json_response(_absolute(request, upload_view(created.upload, created.token)), status=201)
 
@@ -73,13 +76,16 @@ async def put_content(request: web.Request) -> web.Response:
 
 @routes.get("/v1/audio/uploads/{upload_id}")
 async def get_upload(request: web.Request) -> web.Response:
-    return web.json_response(upload_view(await request.app[UPLOADS].get(request.match_info["upload_id"])))
+    upload = await request.app[UPLOADS].owned(identity_of(request), request.match_info["upload_id"])
+    return web.json_response(upload_view(upload))
 
 
 @routes.post("/v1/audio/uploads/{upload_id}/complete")
 async def complete_upload(request: web.Request) -> web.Response:
     body = await read_json(request) if request.can_read_body else {}
-    upload = await request.app[UPLOADS].complete(request.match_info["upload_id"], _text(body, "sha256"))
+    uploads = request.app[UPLOADS]
+    owned = await uploads.owned(identity_of(request), request.match_info["upload_id"])
+    upload = await uploads.complete(owned.id, _text(body, "sha256"))
     return web.json_response(upload_view(upload))
 
 
@@ -87,7 +93,8 @@ async def complete_upload(request: web.Request) -> web.Response:
 async def create_audio_job(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     body = await read_json(request)
-    upload = await request.app[UPLOADS].completed(_text(body, "upload_id") or "")
+    identity = identity_of(request)
+    upload = await request.app[UPLOADS].completed(identity, _text(body, "upload_id") or "")
     job_request = build_job_request(
         service.registry,
         service.config,
@@ -104,11 +111,11 @@ async def create_audio_job(request: web.Request) -> web.Response:
     job_request = dataclasses.replace(
         job_request, x_request_id=request[REQUEST_ID_KEY], dialect="uploads", upload_id=upload.id
     )
-    await service.check_queue()
+    await service.check_queue(identity)
     job_id = uuid.uuid4().hex
     linked = service.config.spool_dir / f"{job_id}.upload"
     await asyncio.to_thread(os.link, upload.path, linked)  # the job keeps its bytes if the upload expires
-    job = await service.accept(job_id, linked, upload.size_bytes, upload.mime_type, job_request)
+    job = await service.accept(job_id, linked, upload.size_bytes, upload.mime_type, job_request, identity)
     return web.json_response(
         audio_job_view(job), status=202, headers={"Location": f"/v1/audio/jobs/{job_id}"}
     )
@@ -116,7 +123,8 @@ async def create_audio_job(request: web.Request) -> web.Response:
 
 @routes.get("/v1/audio/jobs/{job_id}")
 async def get_audio_job(request: web.Request) -> web.Response:
-    job = await request.app[SERVICE].store.get(request.match_info["job_id"])
-    if job is None or job.request.dialect != "uploads":
-        raise RequestNotFound("no audio job with this id", param="job_id")
+    message = "no audio job with this id"
+    job = await request.app[SERVICE].job_for(identity_of(request), request.match_info["job_id"], message)
+    if job.request.dialect != "uploads":
+        raise RequestNotFound(message, param="job_id")
     return web.json_response(audio_job_view(job))

@@ -63,6 +63,22 @@ class _Chunk:
     future: Future[list[dict[str, Any]]] = field(default_factory=Future)
 
 
+VAD_BLOCK_S = 600.0  # a longer channel is searched for speech block by block (bounded memory)
+
+
+def _speech_clips(audio: npt.NDArray[np.float32], vad: Any, find: Any) -> list[dict[str, int]]:
+    """The library's VAD clips; on a channel longer than VAD_BLOCK_S (a memory-mapped file), block by
+    block, so that the channel is never copied whole (a clip cut at a block boundary stays cut)."""
+    block = int(VAD_BLOCK_S * SAMPLE_RATE_HZ)
+    if len(audio) <= block:
+        return list(find(np.asarray(audio), vad)) if len(audio) else []
+    clips: list[dict[str, int]] = []
+    for offset in range(0, len(audio), block):
+        for clip in find(np.asarray(audio[offset : offset + block]), vad):
+            clips.append({"start": clip["start"] + offset, "end": clip["end"] + offset})
+    return clips
+
+
 def prepare_channel(
     model: Any, audio: npt.NDArray[np.float32], options: TranscribeOptions
 ) -> PreparedChannel:
@@ -75,7 +91,7 @@ def prepare_channel(
     window = CHUNK_S * SAMPLE_RATE_HZ
     if options.vad:
         vad = VadOptions(max_speech_duration_s=CHUNK_S, min_silence_duration_ms=VAD_MIN_SILENCE_MS)
-        clips = get_speech_timestamps(audio, vad) if len(audio) else []
+        clips = _speech_clips(audio, vad, get_speech_timestamps)
     else:  # no VAD: fixed 30 s windows
         clips = [{"start": s, "end": min(s + window, len(audio))} for s in range(0, len(audio), window)]
     chunks, metadata = collect_chunks(audio, clips, max_duration=CHUNK_S) if clips else ([], [])

@@ -20,24 +20,48 @@ from speechsvc.asr.engine import SAMPLE_RATE_HZ, ChannelTranscript, Segment, Wor
 
 PIECE_S = 120.0
 MIN_PAUSE_MS = 1000  # cut only where the speaker pauses at least this long (not between two words)
+VAD_BLOCK_S = 600.0  # VAD runs on blocks this long: its memory stays bounded however long the channel
+
+
+def speech_regions(audio: npt.NDArray[np.float32], block_s: float = VAD_BLOCK_S) -> list[tuple[int, int]]:
+    """Silero VAD's speech regions (sample offsets), found block by block so that a long channel (a
+    memory-mapped file) is never copied whole; a region cut by a block boundary is joined again."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    options = VadOptions(min_silence_duration_ms=MIN_PAUSE_MS)
+    block = int(block_s * SAMPLE_RATE_HZ)
+    join_gap = MIN_PAUSE_MS * SAMPLE_RATE_HZ // 1000
+    regions: list[tuple[int, int]] = []
+    for offset in range(0, len(audio), block):
+        part = np.asarray(audio[offset : offset + block], dtype=np.float32)
+        for found in get_speech_timestamps(part, options):
+            start, end = found["start"] + offset, found["end"] + offset
+            if regions and start - regions[-1][1] < join_gap and offset and start - offset < join_gap:
+                regions[-1] = (regions[-1][0], end)
+            else:
+                regions.append((start, end))
+    return regions
 
 
 def cut_points(audio: npt.NDArray[np.float32], piece_s: float = PIECE_S) -> list[int]:
-    """Where to cut a channel (sample offsets): in the middle of the first pause after every piece_s of
-    audio. Empty for a channel shorter than 1.5 * piece_s, or one without a pause."""
+    """Where to cut a channel (sample offsets): in the first pause after every piece_s of audio, in its
+    middle when it is short; a long silence is cut every piece_s, so that no piece of silence holds more
+    than piece_s either. Empty for a channel shorter than 1.5 * piece_s, or speech without a pause."""
     if len(audio) < 1.5 * piece_s * SAMPLE_RATE_HZ:
         return []
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-    speech = get_speech_timestamps(audio, VadOptions(min_silence_duration_ms=MIN_PAUSE_MS))
+    speech = speech_regions(audio)
+    edges = [0, *(bound for region in speech for bound in region), len(audio)]
+    pauses = [(edges[i], edges[i + 1]) for i in range(0, len(edges), 2) if edges[i + 1] > edges[i]]
     piece = int(piece_s * SAMPLE_RATE_HZ)
+    margin = MIN_PAUSE_MS * SAMPLE_RATE_HZ // 2000  # half a minimal pause: away from the words
     cuts: list[int] = []
     start = 0
-    for before, after in itertools.pairwise(speech):
-        middle = (before["end"] + after["start"]) // 2
-        if middle - start >= piece and len(audio) - middle >= piece // 2:
-            cuts.append(middle)
-            start = middle
+    for before, after in pauses:
+        middle = (before + after) // 2
+        earliest, latest = min(before + margin, middle), max(after - margin, middle)
+        while (cut := max(start + piece, earliest)) <= latest and len(audio) - cut >= piece // 2:
+            cuts.append(cut)
+            start = cut
     return cuts
 
 

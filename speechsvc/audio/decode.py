@@ -20,6 +20,7 @@ from speechsvc.audio import media
 from speechsvc.audio.layout import ChannelRef
 from speechsvc.errors import (
     AudioTooLong,
+    DecodedTooLarge,
     EmptyAudio,
     NoAudioStream,
     TooManyChannels,
@@ -29,6 +30,7 @@ from speechsvc.errors import (
 )
 
 SAMPLE_RATE_HZ = 16000
+BYTES_PER_SAMPLE = 4  # float32
 PROBE_MAX_PACKETS = 200
 MAX_BAD_PACKETS = 50  # tolerate a few damaged packets, as telephony recordings have, but not a broken file
 
@@ -154,15 +156,24 @@ def decode_to(
     *,
     max_duration_s: float,
     should_stop: Callable[[], None] | None = None,
+    max_decoded_bytes: int | None = None,
 ) -> list[int]:
-    """Decode the selected channels as 16 kHz mono float32 into `sink`; returns samples per channel."""
+    """Decode the selected channels as 16 kHz mono float32 into `sink`; returns samples per channel.
+    413 decoded_too_large once all channels together pass `max_decoded_bytes`."""
     if not refs:
         raise UndecodableAudio("no channel selected")
     max_samples = int(max_duration_s * SAMPLE_RATE_HZ)
+    max_total = max_decoded_bytes // BYTES_PER_SAMPLE if max_decoded_bytes else None
     counts = [0] * len(refs)
+    total = [0]
 
     def counting_sink(position: int, samples: Samples) -> None:
         counts[position] += len(samples)
+        total[0] += len(samples)
+        if max_total is not None and total[0] > max_total:
+            raise DecodedTooLarge(
+                f"the selected channels decode to more than the {max_decoded_bytes} bytes one job may use"
+            )
         sink(position, samples)
 
     with open_container(path, media_type) as container:
@@ -209,6 +220,7 @@ def decode_channels(
     *,
     max_duration_s: float,
     should_stop: Callable[[], None] | None = None,
+    max_decoded_bytes: int | None = None,
 ) -> list[Samples]:
     """Decode the selected channels in this process, each as 16 kHz mono float32, in `refs` order."""
     chunks: list[list[Samples]] = [[] for _ in refs]
@@ -219,5 +231,6 @@ def decode_channels(
         lambda position, samples: chunks[position].append(samples),
         max_duration_s=max_duration_s,
         should_stop=should_stop,
+        max_decoded_bytes=max_decoded_bytes,
     )
     return [np.concatenate(parts) for parts in chunks]

@@ -8,8 +8,13 @@ from dataclasses import dataclass
 
 from speechsvc.errors import ChannelOutOfRange, InvalidChannelLayout, InvalidRequest
 
-_TOKEN = re.compile(r"^(?:(\d+)\.)?(\d+)$")
+# ASCII digits, a few of them: `\d` would take any Unicode digit, and an index needs no more than 4.
+_TOKEN = re.compile(r"(?:([0-9]{1,4})\.)?([0-9]{1,4})", re.ASCII)
 MAX_LABEL_CHARS = 64
+# No file the service accepts has more selectable channels than this (--max-channels is checked later,
+# against the file); the cap keeps parsing of a hostile 64 KB layout to microseconds.
+MAX_LAYOUT_ENTRIES = 256
+MAX_LAYOUT_CHARS = MAX_LAYOUT_ENTRIES * 10
 
 
 @dataclass(frozen=True, order=True)
@@ -34,9 +39,14 @@ def parse_channel_layout(text: str | None) -> tuple[ChannelRef, ...] | None:
     """Parse a channel_layout value; None (or blank) means every channel of every audio stream."""
     if text is None or not text.strip():
         return None
+    if len(text) > MAX_LAYOUT_CHARS or text.count(",") >= MAX_LAYOUT_ENTRIES:
+        raise InvalidChannelLayout(
+            f"channel_layout selects more than {MAX_LAYOUT_ENTRIES} channels", param="channel_layout"
+        )
     refs: list[ChannelRef] = []
+    seen: set[ChannelRef] = set()  # a set: the duplicate check stays linear
     for raw in text.split(","):
-        match = _TOKEN.match(raw.strip())
+        match = _TOKEN.fullmatch(raw.strip())
         if match is None:
             raise InvalidChannelLayout(
                 f"channel_layout token {raw.strip()!r} is not [stream].channel with zero-based "
@@ -44,8 +54,9 @@ def parse_channel_layout(text: str | None) -> tuple[ChannelRef, ...] | None:
                 param="channel_layout",
             )
         ref = ChannelRef(int(match.group(1) or 0), int(match.group(2)))
-        if ref in refs:
+        if ref in seen:
             raise InvalidChannelLayout(f"channel_layout selects {ref.token} twice", param="channel_layout")
+        seen.add(ref)
         refs.append(ref)
     return tuple(refs)
 
@@ -54,6 +65,10 @@ def parse_channel_labels(text: str | None) -> tuple[str, ...] | None:
     """Parse channel_labels: a comma list naming the selected channels in order."""
     if text is None or not text.strip():
         return None
+    if text.count(",") >= MAX_LAYOUT_ENTRIES:
+        raise InvalidRequest(
+            f"channel_labels names more than {MAX_LAYOUT_ENTRIES} channels", param="channel_labels"
+        )
     labels = tuple(label.strip() for label in text.split(","))
     for label in labels:
         if not label or len(label) > MAX_LABEL_CHARS:

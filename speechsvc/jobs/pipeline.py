@@ -22,8 +22,9 @@ from speechsvc.asr.engine import (
 from speechsvc.asr.pieces import PIECE_S, joined, pieces
 from speechsvc.asr.scheduler import FairPool
 from speechsvc.audio import isolate
+from speechsvc.audio.decode import BYTES_PER_SAMPLE
 from speechsvc.audio.layout import SelectedChannel, resolve_selection
-from speechsvc.errors import AudioTooLong, JobCanceled, UndecodableAudio
+from speechsvc.errors import AudioTooLong, DecodedTooLarge, JobCanceled, UndecodableAudio
 from speechsvc.jobs.model import JobRequest
 from speechsvc.results.canonical import Result, build_result
 
@@ -39,6 +40,7 @@ def select_channels(
     max_channels: int,
     max_duration_s: float,
     limits: isolate.DecodeLimits,
+    max_decoded_bytes: int | None = None,
 ) -> tuple[SelectedChannel, ...]:
     """Probe the file and resolve the request's layout and labels against it (the submit-time check).
 
@@ -59,6 +61,13 @@ def select_channels(
     for selected in selection:
         if not info.streams[selected.ref.stream].decodable:
             raise UndecodableAudio(f"audio stream {selected.ref.stream} could not be decoded")
+    if declared and max_decoded_bytes is not None:
+        decoded = max(declared) * SAMPLE_RATE_HZ * BYTES_PER_SAMPLE * len(selection)
+        if decoded > max_decoded_bytes:
+            raise DecodedTooLarge(
+                f"{len(selection)} channel(s) of {max(declared):.1f} s decode to {decoded:.0f} bytes; one job "
+                f"may use at most {max_decoded_bytes} (select fewer channels with channel_layout)"
+            )
     return selection
 
 
@@ -72,6 +81,7 @@ def run_pipeline(
     max_duration_s: float,
     max_channels: int,
     limits: isolate.DecodeLimits,
+    max_decoded_bytes: int | None = None,
     scratch_dir: Path,
     on_progress: ProgressSink,
     pool: FairPool | None = None,
@@ -79,7 +89,13 @@ def run_pipeline(
 ) -> Result:
     """Transcribe every selected channel of the file on its own and build the canonical result."""
     selection = select_channels(
-        path, media_type, request, max_channels=max_channels, max_duration_s=max_duration_s, limits=limits
+        path,
+        media_type,
+        request,
+        max_channels=max_channels,
+        max_duration_s=max_duration_s,
+        limits=limits,
+        max_decoded_bytes=max_decoded_bytes,
     )
 
     def check_canceled() -> None:  # the sink raises JobCanceled when the job was deleted
@@ -93,6 +109,7 @@ def run_pipeline(
         scratch_dir=scratch_dir,
         limits=limits,
         should_stop=check_canceled,
+        max_decoded_bytes=max_decoded_bytes,
     )
     total_s = sum(len(samples) for samples in channels) / SAMPLE_RATE_HZ or 1.0
     done_s = [0.0] * len(channels)  # per channel
@@ -125,7 +142,10 @@ def _transcribe_in_pieces(
     slot between two pieces of a long call."""
     total_s = sum(len(samples) for samples in channels) / SAMPLE_RATE_HZ or 1.0
     done_s = [0.0] * len(channels)
-    plans = [pieces(samples, piece_s) for samples in channels]
+    plans = []
+    for samples in channels:
+        plans.append(pieces(samples, piece_s))
+        isolate.release_pages(samples)  # the VAD read the whole channel: its pages can go
     parts: list[list[tuple[float, ChannelTranscript]]] = [[] for _ in channels]
 
     def piece_task(position: int, number: int, piece_options: TranscribeOptions) -> ChannelTranscript:
@@ -136,6 +156,7 @@ def _transcribe_in_pieces(
             on_progress(100.0 * sum(done_s) / total_s)
 
         transcript = transcriber.transcribe(channels[position][start:end], piece_options, piece_progress)
+        isolate.release_pages(channels[position])
         piece_progress((end - start) / SAMPLE_RATE_HZ)
         return transcript
 

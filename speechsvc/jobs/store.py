@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     attempts            INTEGER NOT NULL DEFAULT 0,
     lease_expires_at    REAL,
     callback_started_at REAL,
-    callback_outcome    TEXT
+    callback_outcome    TEXT,
+    owner               TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at);
 CREATE INDEX IF NOT EXISTS jobs_by_finish ON jobs (finished_at);
@@ -42,9 +43,18 @@ CREATE TABLE IF NOT EXISTS api_keys (
     key_sha256   TEXT NOT NULL UNIQUE,
     created_at   REAL NOT NULL,
     last_used_at REAL,
-    revoked_at   REAL
+    revoked_at   REAL,
+    scope        TEXT NOT NULL DEFAULT 'tenant'
 );
 """
+# Columns added after the first release: (table, column, declaration), added to older files at open.
+MIGRATIONS = (
+    ("jobs", "owner", "TEXT"),
+    ("api_keys", "scope", "TEXT NOT NULL DEFAULT 'tenant'"),
+    ("uploads", "owner", "TEXT"),
+    ("webhooks", "owner", "TEXT"),
+)
+POST_MIGRATION = "CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, status);"
 UNFINISHED = (JobStatus.RECEIVED.value, JobStatus.QUEUED.value, JobStatus.PENDING.value)
 INTERRUPTED_CALLBACK = "callback attempt interrupted by a restart; not retried (at most one attempt)"
 
@@ -66,6 +76,7 @@ class Job:
     attempts: int
     callback_started_at: float | None
     callback_outcome: dict[str, Any] | None
+    owner: str | None = None  # the API key id that submitted it ("local" with auth off)
 
     @classmethod
     def from_row(cls, row: aiosqlite.Row) -> Job:
@@ -85,6 +96,7 @@ class Job:
             attempts=row["attempts"],
             callback_started_at=row["callback_started_at"],
             callback_outcome=json.loads(row["callback_outcome"]) if row["callback_outcome"] else None,
+            owner=row["owner"],
         )
 
 
@@ -124,11 +136,12 @@ class Store:
         audio_bytes: int,
         request: JobRequest,
         status: JobStatus = JobStatus.QUEUED,
+        owner: str | None = None,
     ) -> None:
         now = time.time()
         await self._write(
-            "INSERT INTO jobs (id, status, created_at, updated_at, media_type, audio_path, audio_bytes, request)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO jobs (id, status, created_at, updated_at, media_type, audio_path, audio_bytes, request,"
+            " owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 job_id,
                 status.value,
@@ -138,6 +151,7 @@ class Store:
                 str(audio_path),
                 audio_bytes,
                 json.dumps(request.to_json()),
+                owner,
             ),
         )
 
@@ -256,8 +270,14 @@ class Store:
         rows = await self._fetch("SELECT status, COUNT(*) FROM jobs GROUP BY status")
         return {row[0]: row[1] for row in rows}
 
-    async def count_status(self, status: JobStatus) -> int:
-        rows = await self._fetch("SELECT COUNT(*) FROM jobs WHERE status = ?", (status.value,))
+    async def count_status(self, status: JobStatus, owner: str | None = None) -> int:
+        """Jobs in `status`; only `owner`'s when given."""
+        if owner is None:
+            rows = await self._fetch("SELECT COUNT(*) FROM jobs WHERE status = ?", (status.value,))
+        else:
+            rows = await self._fetch(
+                "SELECT COUNT(*) FROM jobs WHERE status = ? AND owner = ?", (status.value, owner)
+            )
         return int(rows[0][0])
 
     async def delete_finished_before(self, cutoff: float) -> list[Job]:
@@ -272,20 +292,25 @@ class Store:
 
     # --- API keys: only the SHA-256 of a key is stored ---------------------------------------------
 
-    async def add_key(self, key_id: str, name: str, key_sha256: str) -> None:
+    async def add_key(self, key_id: str, name: str, key_sha256: str, scope: str = "tenant") -> None:
         await self._write(
-            "INSERT INTO api_keys (id, name, key_sha256, created_at) VALUES (?, ?, ?, ?)",
-            (key_id, name, key_sha256, time.time()),
+            "INSERT INTO api_keys (id, name, key_sha256, created_at, scope) VALUES (?, ?, ?, ?, ?)",
+            (key_id, name, key_sha256, time.time(), scope),
         )
 
-    async def active_keys(self) -> list[tuple[str, str]]:
-        """(id, sha256) of every key not revoked."""
-        rows = await self._fetch("SELECT id, key_sha256 FROM api_keys WHERE revoked_at IS NULL")
-        return [(row[0], row[1]) for row in rows]
+    async def active_keys(self) -> list[tuple[str, str, str]]:
+        """(id, sha256, scope) of every key not revoked."""
+        rows = await self._fetch("SELECT id, key_sha256, scope FROM api_keys WHERE revoked_at IS NULL")
+        return [(row[0], row[1], row[2]) for row in rows]
+
+    async def count_keys(self) -> int:
+        """Every key ever created, revoked ones included: auth stays on once there was one."""
+        rows = await self._fetch("SELECT COUNT(*) FROM api_keys")
+        return int(rows[0][0])
 
     async def list_keys(self) -> list[dict[str, Any]]:
         rows = await self._fetch(
-            "SELECT id, name, created_at, last_used_at, revoked_at FROM api_keys ORDER BY created_at"
+            "SELECT id, name, scope, created_at, last_used_at, revoked_at FROM api_keys ORDER BY created_at"
         )
         return [dict(row) for row in rows]
 
@@ -319,5 +344,11 @@ async def open_store(path: Path) -> AsyncIterator[Store]:
         await db.execute("PRAGMA busy_timeout=5000")
         for schema in (SCHEMA, uploads.SCHEMA, webhooks.SCHEMA):
             await db.executescript(schema)
+        for table, column, declaration in MIGRATIONS:
+            async with db.execute(f"PRAGMA table_info({table})") as cursor:
+                columns = {row[1] for row in await cursor.fetchall()}
+            if column not in columns:
+                await db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+        await db.executescript(POST_MIGRATION)
         await db.commit()
         yield Store(db)

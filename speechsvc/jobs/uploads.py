@@ -23,7 +23,8 @@ CREATE TABLE IF NOT EXISTS uploads (
     path           TEXT NOT NULL,
     created_at     REAL NOT NULL,
     expires_at     REAL NOT NULL,
-    completed_at   REAL
+    completed_at   REAL,
+    owner          TEXT
 );
 CREATE INDEX IF NOT EXISTS uploads_by_expiry ON uploads (state, expires_at);
 """
@@ -50,6 +51,7 @@ class Upload:
     created_at: float
     expires_at: float
     completed_at: float | None
+    owner: str | None = None  # the API key id that created it ("local" with auth off)
 
     @classmethod
     def from_row(cls, row: Any) -> Upload:
@@ -63,7 +65,7 @@ class UploadStore:
     async def create(self, upload: Upload) -> None:
         await self.store._write(
             "INSERT INTO uploads (id, file_name, mime_type, size_bytes, state, token_sha256, path, created_at,"
-            " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " expires_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 upload.id,
                 upload.file_name,
@@ -74,6 +76,7 @@ class UploadStore:
                 str(upload.path),
                 upload.created_at,
                 upload.expires_at,
+                upload.owner,
             ),
         )
 

@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS webhooks (
     last_status     INTEGER,
     last_error      TEXT,
     created_at      REAL NOT NULL,
-    updated_at      REAL NOT NULL
+    updated_at      REAL NOT NULL,
+    owner           TEXT
 );
 CREATE INDEX IF NOT EXISTS webhooks_due ON webhooks (state, next_attempt_at);
 """
@@ -43,7 +44,7 @@ class Delivery:
     @classmethod
     def from_row(cls, row: Any) -> Delivery:
         data = dict(row)
-        data.pop("created_at"), data.pop("updated_at")
+        data.pop("created_at"), data.pop("updated_at"), data.pop("owner", None)
         return cls(**data)
 
 
@@ -52,11 +53,12 @@ class WebhookStore:
         self.store = store
 
     async def add(self, delivery_id: str, job_id: str, url: str, payload: str) -> None:
+        """A delivery for the job's event, owned by the job's owner."""
         now = time.time()
         await self.store._write(
-            "INSERT INTO webhooks (id, job_id, url, payload, state, next_attempt_at, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (delivery_id, job_id, url, payload, PENDING, now, now, now),
+            "INSERT INTO webhooks (id, job_id, url, payload, state, next_attempt_at, created_at, updated_at,"
+            " owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, (SELECT owner FROM jobs WHERE id = ?))",
+            (delivery_id, job_id, url, payload, PENDING, now, now, now, job_id),
         )
 
     async def claim_due(self, now: float, hold_s: float) -> list[Delivery]:

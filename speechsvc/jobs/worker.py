@@ -143,6 +143,7 @@ class Worker:
                 max_duration_s=self.config.max_duration_s,
                 max_channels=self.config.max_channels,
                 limits=self.config.decode_limits,
+                max_decoded_bytes=self.config.max_decoded_bytes,
                 scratch_dir=self.config.spool_dir / f"{job.id}.decoded",
                 on_progress=bridge,
                 pool=self.pool,

@@ -3,6 +3,7 @@ such as `srt,max_lines:2,line_char_limit:32`."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from speechsvc.errors import InvalidRequest
@@ -17,6 +18,9 @@ CONTENT_TYPES = {
     "txt": "text/plain; charset=utf-8",
 }
 CONTROL_RANGE = (1, 1000)
+# ASCII digits only: str.isdigit() is true for "²", which int() refuses (a 500 before this was written).
+_CONTROL_VALUE = re.compile(r"[0-9]{1,4}", re.ASCII)
+MAX_FORMAT_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ def parse_format(text: str | None) -> FormatSpec:
     """Parse `name[,control:value…]`; 400 invalid_format on anything else."""
     if text is None or not text.strip():
         return FormatSpec()
+    if len(text) > MAX_FORMAT_CHARS:
+        raise InvalidRequest(f"format is longer than {MAX_FORMAT_CHARS} characters", param="format")
     name, *controls = [part.strip() for part in text.split(",")]
     name = name.lower()
     if name not in FORMATS:
@@ -49,7 +55,7 @@ def parse_format(text: str | None) -> FormatSpec:
     values: dict[str, int] = {}
     for control in controls:
         key, sep, value = control.partition(":")
-        if not sep or key not in ("max_lines", "line_char_limit") or not value.isdigit():
+        if not sep or key not in ("max_lines", "line_char_limit") or not _CONTROL_VALUE.fullmatch(value):
             raise InvalidRequest(
                 f"format control {control!r} must be max_lines:N or line_char_limit:N", param="format"
             )

@@ -127,8 +127,18 @@ def test_no_speech_and_no_vad(engine: BatchedWhisperEngine, channels: list[Audio
     audio = np.concatenate([channels[0][: len(jfk())], gap, channels[1], gap, channels[2], gap, jfk()])
     (whole,) = engine.transcribe_channels("novad", [audio], TranscribeOptions(vad=False), lambda p, s: None)
     assert whole.speech_s == round(len(audio) / 16000, 3) > 30
-    known = " ".join([JFK_TEXT, *STEREO_TEXTS, JFK_TEXT])
-    assert wer(known, " ".join(s.text for s in whole.segments)) <= 0.1
+    # What tiny.en's int8 kernels read in these windows differs between CPUs (WER 0.02 on AMD, 0.47 on
+    # Intel Xeon, where the second window's sentences are dropped): so the reference is the library's own
+    # batched pipeline on this machine, given the same fixed 30 s windows.
+    from faster_whisper import BatchedInferencePipeline
+
+    duration_s = len(audio) / 16000
+    windows = [{"start": s, "end": min(s + 30.0, duration_s)} for s in np.arange(0.0, duration_s, 30.0)]
+    theirs, _ = BatchedInferencePipeline(engine.model).transcribe(
+        audio, batch_size=8, language="en", beam_size=5, word_timestamps=True, clip_timestamps=windows
+    )
+    assert_same(whole, list(theirs))
+    assert "ask not what your country can do for you" in " ".join(s.text for s in whole.segments)
 
 
 async def test_service_batches_several_jobs_with_progress_and_cancel(

@@ -14,7 +14,7 @@ import pytest
 
 from speechsvc.asr.engine import SAMPLE_RATE_HZ, TranscribeOptions
 from speechsvc.asr.models import ModelRegistry
-from speechsvc.asr.pieces import cut_points, pieces
+from speechsvc.asr.pieces import cut_points, pieces, speech_regions
 from speechsvc.asr.scheduler import FairPool
 from speechsvc.audio.decode import decode_channels
 from speechsvc.audio.layout import ChannelRef
@@ -51,7 +51,26 @@ def test_long_channels_are_cut_in_pauses() -> None:
     assert all(end - start >= 10 * SAMPLE_RATE_HZ for start, end in spans)
     assert all(end - start >= 20 * SAMPLE_RATE_HZ for start, end in spans[:-1])
     assert cut_points(speech(2), piece_s=20) == []  # short channels stay whole
-    assert cut_points(np.zeros(90 * SAMPLE_RATE_HZ, dtype=np.float32), piece_s=20) == []  # no speech
+    # silence is cut too, every piece_s: a long silent channel is never one piece (bounded memory)
+    silent = np.zeros(90 * SAMPLE_RATE_HZ, dtype=np.float32)
+    assert cut_points(silent, piece_s=20) == [s * SAMPLE_RATE_HZ for s in (20, 40, 60, 80)]
+
+
+def test_vad_in_blocks_finds_the_speech_of_the_whole_channel() -> None:
+    audio = speech(7)  # 87.5 s
+
+    def mask(regions: list[tuple[int, int]]) -> npt.NDArray[np.bool_]:
+        covered = np.zeros(len(audio), dtype=bool)
+        for start, end in regions:
+            covered[start:end] = True
+        return covered
+
+    whole = mask(speech_regions(audio, block_s=1000))
+    blocks = mask(speech_regions(audio, block_s=20))  # boundaries inside words: regions joined again
+    assert float(np.mean(whole == blocks)) >= 0.95
+    loudness = float(np.sqrt(np.mean(audio**2)))
+    for cut in cut_points(audio, piece_s=20):
+        assert float(np.sqrt(np.mean(audio[cut - 1600 : cut + 1600] ** 2))) < 0.1 * loudness
 
 
 class SlowFake(FakeTranscriber):

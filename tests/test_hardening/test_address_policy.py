@@ -6,11 +6,19 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestClient
 
-from speechsvc.callbacks import AddressRefused, check_address, validate_callback_url
+from speechsvc.address_policy import (
+    AddressRefused,
+    check_address,
+    check_host,
+    connect_host,
+    validate_callback_url,
+)
+from speechsvc.api.keys import SERVICE
 from speechsvc.errors import InvalidCallbackUrl
 from tests.conftest import corpus
 from tests.integration.helpers import poll_until, post_audio
@@ -123,3 +131,117 @@ async def test_allowed_name_resolves_and_is_called(make_client: Any) -> None:
         await post_audio(client, corpus("stereo_diarization.wav"), callback=f"http://hooks.example:{port}/cb")
         (call,) = await receiver.arrived(1)
     assert call.path == "/cb"
+
+
+# Finding 1 of the security review: every spelling of a forbidden address, as the HTTP client will read it.
+LOOPBACK_SPELLINGS = [
+    "127。0。0。1",  # ideographic full stops: yarl's IDNA mapping makes them dots
+    "１２７.０.０.１",  # full-width digits
+    "127．0．0．1",  # full-width full stops
+    "127｡0｡0｡1",  # half-width ideographic full stops
+    "[::ffff:127.0.0.1]",  # IPv4-mapped IPv6
+    "[::ffff:7f00:1]",
+    "[64:ff9b::7f00:1]",  # NAT64
+    "[2002:7f00:1::]",  # 6to4
+    "2130706433",  # decimal
+    "0177.0.0.1",  # octal
+    "0x7f.0.0.1",  # hex
+    "0x7f000001",
+    "127.1",  # short form
+    "127.0.0.1.",  # trailing dot
+    "user:secret@127.0.0.1",  # userinfo
+    "example.com@127.0.0.1",  # userinfo that looks like a host
+    "localhost",
+    "LOCALHOST.",
+    "ｌｏｃａｌｈｏｓｔ",  # full-width letters
+]
+METADATA_SPELLINGS = [
+    "169。254。169。254",
+    "１６９.２５４.１６９.２５４",
+    "169．254．169．254",
+    "[::ffff:169.254.169.254]",
+    "[::ffff:a9fe:a9fe]",
+    "2852039166",
+    "0251.0376.0251.0376",
+    "0xa9.0xfe.0xa9.0xfe",
+    "169.254.43518",
+    "169.254.169.254.",
+    "metadata.google.internal.",
+    "METADATA.GOOGLE.INTERNAL",
+    "[fe80::1%25eth0]",
+    "[fd00:ec2::254]",
+]
+
+
+@pytest.mark.parametrize("host", LOOPBACK_SPELLINGS)
+def test_every_loopback_spelling_is_refused_with_deny_private(host: str) -> None:
+    url = f"http://{host}:8080/cb"
+    with pytest.raises(InvalidCallbackUrl):
+        validate_callback_url(url, deny_private=True)
+    with pytest.raises(AddressRefused):  # and at connect time, on the host aiohttp connects to
+        check_host(connect_host(url), deny_private=True)
+
+
+@pytest.mark.parametrize("host", METADATA_SPELLINGS)
+def test_every_metadata_spelling_is_refused_by_default(host: str) -> None:
+    url = f"http://{host}/latest/meta-data"
+    with pytest.raises(InvalidCallbackUrl):
+        validate_callback_url(url, deny_private=False)
+    with pytest.raises(AddressRefused):
+        check_host(connect_host(url), deny_private=False)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://hooks.example.com/cb", "https://93.184.216.34/x", "http://[2606:2800:220:1::]/x",
+     "http://127.0.0.1@hooks.example.com/cb", "http://bücher.example/cb", "http://0x7f.example/cb"],
+)  # fmt: skip
+def test_public_hosts_pass(url: str) -> None:
+    assert validate_callback_url(url, deny_private=True) == url
+
+
+async def test_unicode_spelling_is_refused_at_submit_and_never_called(make_client: Any) -> None:
+    with CallbackReceiver() as receiver:
+        port = receiver.server.server_address[1]
+        client = await make_client(callback_deny_private=True)
+        for host in ("127。0。0。1", "１２７.０.０.１", "127．0．0．1"):
+            response = await post_audio(
+                client, corpus("stereo_diarization.wav"), callback=f"http://{host}:{port}/"
+            )
+            body = await response.json()
+            assert response.status == 400 and body["error"]["code"] == "invalid_callback_url", body
+        # the job dialects' webhooks go through the same check
+        data = aiohttp.FormData()
+        data.add_field("callback_url", f"http://127。0。0。1:{port}/")
+        data.add_field("file", corpus("stereo_diarization.wav").read_bytes(), filename="a.wav",
+                       content_type="audio/wav")  # fmt: skip
+        response = await client.post("/v1/transcription-jobs", data=data)
+        assert response.status == 400 and (await response.json())["error"]["code"] == "invalid_callback_url"
+        assert receiver.requests == []
+
+
+async def test_unicode_spelling_is_refused_at_connect_time(make_client: Any) -> None:
+    """Even a URL that got past submit (stored before the fix, say) is checked on the host aiohttp will
+    connect to: the callback and the webhook sender both refuse it, and nothing arrives."""
+    with CallbackReceiver() as receiver:
+        port = receiver.server.server_address[1]
+        client = await make_client(callback_deny_private=True)
+        sender = client.app[SERVICE].webhooks.sender
+        for host in ("127。0。0。1", "[::ffff:127.0.0.1]", "2130706433", "127.0.0.1."):
+            outcome = await sender.send(f"http://{host}:{port}/", {}, b"{}", "msg_test")
+            assert outcome.get("refused") and outcome["http_status"] is None, outcome
+        assert receiver.requests == []
+        outcome = await sender.send("http://169。254。169。254/", {}, b"{}", "msg_test")
+        assert outcome.get("refused")
+
+
+async def test_names_resolving_to_forbidden_ranges_are_refused_at_connect(make_client: Any) -> None:
+    resolver = MapResolver(
+        {"a.example": "10.0.0.7", "b.example": "::ffff:127.0.0.1", "c.example": "169.254.0.9"}
+    )
+    client = await make_client(resolver=resolver, callback_deny_private=True)
+    sender = client.app[SERVICE].webhooks.sender
+    for name in ("a.example", "b.example", "c.example"):
+        outcome = await sender.send(f"http://{name}/cb", {}, b"{}", "msg_test")
+        assert outcome.get("refused"), outcome
+    assert resolver.asked == ["a.example", "b.example", "c.example"]

@@ -82,7 +82,14 @@ async def test_only_the_hash_is_stored_and_revoked_keys_stop_working(
     assert (await submit(client, {"x-token": other})).status == 202
     listed = {row["name"]: row for row in await store.list_keys()}
     assert listed["crm"]["revoked_at"] is not None and listed["ops"]["last_used_at"] is not None
-    assert set(listed["crm"]) == {"id", "name", "created_at", "last_used_at", "revoked_at"}  # never the key
+    assert set(listed["crm"]) == {
+        "id",
+        "name",
+        "scope",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    }  # never the key
 
 
 async def test_non_loopback_without_keys_refuses_everyone(make_client: Any) -> None:
