@@ -1,4 +1,4 @@
-"""Entry point: parse args -> Config -> run. `speechsvc serve | transcribe | models`."""
+"""Entry point: parse args -> Config -> run. `speechsvc serve | worker | transcribe | models | keys`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import sys
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from speechsvc.asr.models import ModelRegistry, whisper_loader
 from speechsvc.auth import is_loopback
 from speechsvc.cli import add_transcribe_arguments, transcribe_files
 from speechsvc.config import Config, add_config_arguments, build_config
+from speechsvc.errors import StoreUnavailable
 from speechsvc.keys_cli import add_keys_arguments, count_active_keys, run_keys
 
 CONFIG_FIELDS = frozenset(field.name for field in dataclasses.fields(Config))
@@ -24,8 +26,13 @@ CONFIG_FIELDS = frozenset(field.name for field in dataclasses.fields(Config))
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="speechsvc", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve = commands.add_parser("serve", help="run the HTTP service (with --no-worker: the API only)")
     add_config_arguments(serve)
+    worker = commands.add_parser(
+        "worker",
+        help="run a worker node of a cluster (--database postgresql://…): ops endpoints on --metrics-port",
+    )
+    add_config_arguments(worker)
     transcribe = commands.add_parser("transcribe", help="transcribe files offline and print the result")
     add_config_arguments(transcribe)
     add_transcribe_arguments(transcribe)
@@ -50,19 +57,36 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if args.command in ("keys", "serve", "worker"):
+        try:
+            reachable_keys = count_active_keys(config)
+        except StoreUnavailable as exc:
+            print(f"speechsvc: {exc.message} ({_safe_url(config.database_url)})", file=sys.stderr)
+            return 1
     if args.command == "keys":
         return run_keys(config, args)
+    if args.command == "worker":
+        app = create_app(config, role="worker")
+        print(
+            f"speechsvc worker on {_safe_url(config.database_url)}; ops endpoints on "
+            f"http://{config.host}:{config.metrics_port} (model {config.model})",
+            file=sys.stderr,
+        )
+        web.run_app(app, host=config.host, port=config.metrics_port, print=None, access_log=None)
+        return 0
     if args.command == "serve":
-        if not is_loopback(config.host) and not config.no_auth and count_active_keys(config) == 0:
+        if not is_loopback(config.host) and not config.no_auth and reachable_keys == 0:
             print(
                 f"speechsvc: refusing to listen on {config.host} with no API key: create one with "
                 "`speechsvc keys create NAME`, or pass --no-auth to serve without keys",
                 file=sys.stderr,
             )
             return 2
-        app = create_app(config)
+        app = create_app(config, role="api" if config.no_worker else "all")
         print(
-            f"speechsvc listening on http://{config.host}:{config.port} (model {config.model})",
+            f"speechsvc listening on http://{config.host}:{config.port} ("
+            + ("API only" if config.no_worker else f"model {config.model}")
+            + f", store {_safe_url(config.database_url)})",
             file=sys.stderr,
         )
         web.run_app(app, host=config.host, port=config.port, print=None, access_log=None)
@@ -72,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     registry = ModelRegistry(config.model, config.model_cache_dir, whisper_loader("cpu", "int8"))
     print(json.dumps(registry.listing(), indent=2))
     return 0
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password, for logs."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from aiohttp.resolver import ThreadedResolver
 
 from speechsvc.address_policy import PolicyResolver
 from speechsvc.api import openai, ops, raw, uploads
-from speechsvc.api.keys import AUTH, CONFIG, METRICS, RATE_LIMITER, REGISTRY, SERVICE, STORE, UPLOADS
+from speechsvc.api.keys import AUTH, CONFIG, METRICS, RATE_LIMITER, REGISTRY, ROLE, SERVICE, STORE, UPLOADS
 from speechsvc.api.middleware import guard, request_context
 from speechsvc.asr.models import ModelRegistry, pick_compute_type, pick_device, whisper_loader
 from speechsvc.asr.scheduler import EnginePlan, FairPool, plan_engine
@@ -22,18 +22,19 @@ from speechsvc.auth import Authenticator, RateLimiter, is_loopback
 from speechsvc.callbacks import CallbackSender
 from speechsvc.config import Config
 from speechsvc.disk import DiskGuard
-from speechsvc.jobs.store import open_store
-from speechsvc.jobs.uploads import UploadStore
-from speechsvc.jobs.webhooks import WebhookStore
+from speechsvc.errors import StoreUnavailable
 from speechsvc.jobs.worker import JobEvents, Worker, clean_spool, run_janitor
 from speechsvc.metrics import Metrics
 from speechsvc.service import Service
+from speechsvc.store import open_store
 from speechsvc.uploads import Uploads
 from speechsvc.webhooks import WebhookSender
 
 CLIENT_MAX_SIZE = 1024**2  # for small JSON bodies; audio bodies are streamed, not bounded by this
 JANITOR_MAX_INTERVAL_S = 300.0
 JANITOR_MIN_INTERVAL_S = 1.0
+RECOVERY_INTERVAL_S = 30.0
+ROLES = ("all", "api", "worker")
 
 
 def engine_plan(config: Config) -> EnginePlan:
@@ -66,18 +67,26 @@ def create_app(
     *,
     registry: ModelRegistry | None = None,
     resolver: AbstractResolver | None = None,
+    role: str = "all",
 ) -> web.Application:
     """Build the app. `registry` (a fake transcriber in fast tests) and `resolver` (callback address tests)
-    are the seams; when given, the caller owns them."""
+    are the seams; when given, the caller owns them.
+
+    `role`: "all" (API and worker, one machine), "api" (accept, answer; never loads the model), or
+    "worker" (claims and runs jobs, makes callbacks and webhook deliveries; only the ops endpoints)."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}")
     app = web.Application(middlewares=[request_context, guard], client_max_size=CLIENT_MAX_SIZE)
     app[CONFIG] = config
     app[METRICS] = Metrics()
-    app[RATE_LIMITER] = RateLimiter(config.rate_limit_rpm)
+    app[ROLE] = role
     owns_registry = registry is None
     app[REGISTRY] = registry if registry is not None else build_registry(config)
+    runs_jobs = role in ("all", "worker")
 
     async def models(app: web.Application) -> AsyncIterator[None]:
-        await asyncio.to_thread(app[REGISTRY].get)  # the default model loads once, at start-up
+        if runs_jobs:
+            await asyncio.to_thread(app[REGISTRY].get)  # the default model loads once, at start-up
         await asyncio.to_thread(isolate.ensure_started)  # the decoder forkserver, before the first request
         yield
         if owns_registry:
@@ -90,7 +99,7 @@ def create_app(
         connector = aiohttp.TCPConnector(
             resolver=PolicyResolver(resolver or ThreadedResolver(), deny_private=config.callback_deny_private)
         )
-        async with open_store(config.db_path) as store, aiohttp.ClientSession(connector=connector) as session:
+        async with open_store(config) as store, aiohttp.ClientSession(connector=connector) as session:
             callbacks = CallbackSender(
                 session,
                 timeout_s=config.callback_timeout_s,
@@ -100,7 +109,7 @@ def create_app(
             )
             events = JobEvents()
             webhooks = WebhookSender(
-                WebhookStore(store),
+                store,
                 callbacks,
                 retry_base_s=config.webhook_retry_base_s,
                 timeout_s=config.callback_timeout_s,
@@ -111,32 +120,42 @@ def create_app(
             # flat under a burst, the queue itself stays on disk
             workers = [
                 Worker(config, store, app[REGISTRY], callbacks, events, app[METRICS], webhooks, pool)
-                for _ in range(plan.job_workers)
+                for _ in range(plan.job_workers if runs_jobs else 0)
             ]
 
             def wake() -> None:
                 for worker in workers:
                     worker.notify()
 
-            app[STORE] = store
-            app[AUTH] = Authenticator(store, enabled=not config.no_auth, loopback=is_loopback(config.host))
+            def wake_from_database(event: str, job_id: str) -> None:  # another node's NOTIFY
+                if event == "enqueued":
+                    wake()
+                elif event == "finished":
+                    events.fire(job_id)
+
             disk = DiskGuard(
                 config.data_dir,
                 (config.spool_dir, config.upload_dir, config.audio_dir),
                 config.max_disk_bytes,
             )
+            app[STORE] = store
+            app[AUTH] = Authenticator(store, enabled=not config.no_auth, loopback=is_loopback(config.host))
+            app[RATE_LIMITER] = RateLimiter(store, config.rate_limit_rpm)
             app[SERVICE] = Service(config, store, app[REGISTRY], events, wake, webhooks, disk)
-            app[UPLOADS] = Uploads(config, UploadStore(store), disk)
-            await workers[0].recover()
-            tasks = [
-                asyncio.create_task(worker.run(), name=f"worker-{i}") for i, worker in enumerate(workers)
-            ]
+            app[UPLOADS] = Uploads(config, store, disk)
+            tasks = []
+            if workers:
+                await workers[0].recover()
+                tasks += [asyncio.create_task(w.run(), name=f"worker-{i}") for i, w in enumerate(workers)]
+                tasks.append(asyncio.create_task(webhooks.run(), name="webhooks"))
+                if store.shared:  # a node that died mid-callback is noticed by the others
+                    tasks.append(asyncio.create_task(_keep_recovering(workers[0]), name="recovery"))
             horizon_h = min(config.retention_h, config.upload_expiry_h)
             interval_s = min(JANITOR_MAX_INTERVAL_S, max(JANITOR_MIN_INTERVAL_S, horizon_h * 360))
             tasks.append(
                 asyncio.create_task(run_janitor(config, store, app[UPLOADS], interval_s), name="janitor")
             )
-            tasks.append(asyncio.create_task(webhooks.run(), name="webhooks"))
+            tasks.append(asyncio.create_task(store.listen(wake_from_database), name="listen"))
             yield
             for task in tasks:
                 task.cancel()
@@ -147,8 +166,16 @@ def create_app(
 
     app.cleanup_ctx.append(models)
     app.cleanup_ctx.append(jobs)
-    app.add_routes(raw.routes)
-    app.add_routes(openai.routes)
-    app.add_routes(uploads.routes)
+    if role != "worker":
+        app.add_routes(raw.routes)
+        app.add_routes(openai.routes)
+        app.add_routes(uploads.routes)
     app.add_routes(ops.routes)
     return app
+
+
+async def _keep_recovering(worker: Worker) -> None:
+    while True:
+        await asyncio.sleep(RECOVERY_INTERVAL_S)
+        with contextlib.suppress(StoreUnavailable):
+            await worker.recover()

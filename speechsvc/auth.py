@@ -18,7 +18,6 @@ import math
 import secrets
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -26,7 +25,7 @@ from enum import Enum
 from aiohttp import web
 
 from speechsvc.errors import AuthenticationError, RateLimited
-from speechsvc.jobs.store import Store
+from speechsvc.store import Store
 
 KEY_PREFIX = "ssk_"
 TOUCH_INTERVAL_S = 60.0  # last_used_at is written at most this often per key
@@ -123,23 +122,20 @@ class Authenticator:
 
 
 class RateLimiter:
-    """At most `per_minute` counted requests per identity in any 60 s window (0 = no limit)."""
+    """At most `per_minute` counted requests per identity in any 60 s window (0 = no limit), counted in the
+    store: in this process on one machine, in the shared database across the API nodes of a cluster."""
 
-    def __init__(self, per_minute: int, clock: Clock = time.monotonic) -> None:
+    def __init__(self, store: Store, per_minute: int, clock: Clock = time.time) -> None:
+        self.store = store
         self.per_minute = per_minute
         self.clock = clock
-        self._seen: dict[str, deque[float]] = {}
 
-    def check(self, identity: str) -> None:
+    async def check(self, identity: str) -> None:
         if self.per_minute <= 0:
             return
-        now = self.clock()
-        seen = self._seen.setdefault(identity, deque())
-        while seen and seen[0] <= now - RATE_WINDOW_S:
-            seen.popleft()
-        if len(seen) >= self.per_minute:
-            retry_after = max(1, math.ceil(seen[0] + RATE_WINDOW_S - now))
+        wait_s = await self.store.rate_hit(identity, self.per_minute, RATE_WINDOW_S, self.clock())
+        if wait_s is not None:
             raise RateLimited(
-                f"more than {self.per_minute} requests in a minute for this key", retry_after_s=retry_after
+                f"more than {self.per_minute} requests in a minute for this key",
+                retry_after_s=max(1, math.ceil(wait_s)),
             )
-        seen.append(now)

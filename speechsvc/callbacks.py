@@ -17,11 +17,11 @@ from standardwebhooks.webhooks import Webhook
 from speechsvc.address_policy import AddressRefused, check_host, connect_host
 from speechsvc.errors import InvalidCallbackUrl
 from speechsvc.jobs.model import JobStatus
-from speechsvc.jobs.store import Job, Store
 from speechsvc.logs import log_event
 from speechsvc.metrics import Metrics
 from speechsvc.results.formats import FormatSpec
 from speechsvc.results.render import render
+from speechsvc.store import Job, Store
 
 log = logging.getLogger(__name__)
 

@@ -52,6 +52,11 @@ class Config:
     callback_timeout_s: float = 30.0
     callback_deny_private: bool = False
     log_level: str = "info"
+    # sqlite:///PATH (default: <data-dir>/speechsvc.sqlite3) or postgresql://… (a cluster's shared store)
+    database: str = ""
+    no_worker: bool = False  # serve the API only: accept, answer, never load the model or decode
+    metrics_port: int = 9091  # `speechsvc worker`: /healthz, /readyz, /metrics on this port
+    lease_s: float = 60.0  # how long a worker holds a job without renewing it (renewed about every second)
 
     @property
     def device_indexes(self) -> tuple[int, ...]:
@@ -68,6 +73,10 @@ class Config:
     @property
     def db_path(self) -> Path:
         return self.data_dir / "speechsvc.sqlite3"
+
+    @property
+    def database_url(self) -> str:
+        return self.database or f"sqlite:///{self.db_path}"
 
     @property
     def upload_dir(self) -> Path:
@@ -155,6 +164,10 @@ def _validate(config: Config) -> None:
         raise ValueError("--rate-limit-rpm must be >= 0, --max-queue >= 1 and --retention-h > 0")
     if config.max_duration_s <= 0:
         raise ValueError("--max-duration-s must be positive")
+    if not config.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise ValueError("--database must be sqlite:///PATH or postgresql://…")
+    if config.lease_s <= 0:
+        raise ValueError("--lease-s must be positive")
     if config.max_queue_per_key < 0 or config.max_disk_bytes < 0 or config.max_decoded_bytes < 1:
         raise ValueError("--max-queue-per-key and --max-disk-bytes must be >= 0, --max-decoded-bytes > 0")
 

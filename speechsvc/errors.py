@@ -195,6 +195,13 @@ class Unavailable(SpeechsvcError):
     retry_after_s = 5
 
 
+class StoreUnavailable(Unavailable):
+    """The job database cannot be reached; retry later."""
+
+    code = "store_unavailable"
+    retry_after_s = 5
+
+
 class QueueFull(Unavailable):
     """Too many jobs are waiting; retry later."""
 

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 from speechsvc.auth import KeyScope, create_key
 from speechsvc.config import Config, add_config_arguments
-from speechsvc.jobs.store import open_store
+from speechsvc.store import open_store
 
 
 def add_keys_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +35,7 @@ def _when(timestamp: float | None) -> str:
 
 
 async def _run(config: Config, args: argparse.Namespace) -> int:
-    async with open_store(config.db_path) as store:
+    async with open_store(config) as store:
         if args.keys_action == "create":
             key_id, key = await create_key(store, args.name, KeyScope(args.scope))
             print(f"created {args.scope} key {key_id} for {args.name!r}; it is shown only now: {key}")
@@ -59,7 +59,7 @@ def run_keys(config: Config, args: argparse.Namespace) -> int:
 
 
 async def _count_active(config: Config) -> int:
-    async with open_store(config.db_path) as store:
+    async with open_store(config) as store:
         return len(await store.active_keys())
 
 

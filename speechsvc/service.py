@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from speechsvc.address_policy import validate_callback_url
-from speechsvc.api.body import commit_file
 from speechsvc.asr.engine import TranscribeOptions
 from speechsvc.asr.models import ModelRegistry
 from speechsvc.audio.layout import ChannelRef
@@ -26,12 +26,13 @@ from speechsvc.errors import (
 )
 from speechsvc.jobs.model import JobRequest, JobStatus
 from speechsvc.jobs.pipeline import select_channels
-from speechsvc.jobs.store import Job, Store
 from speechsvc.jobs.worker import JobEvents
 from speechsvc.results.formats import FormatSpec
 from speechsvc.results.views import event_for
+from speechsvc.store import Job, Store, Upload
 from speechsvc.webhooks import WebhookSender
 
+WAIT_POLL_S = 2.0
 MAX_USERDATA_BYTES = 4096
 MAX_PROMPT_CHARS = 2000
 
@@ -120,29 +121,50 @@ class Service:
         self.wake = wake
         self.webhooks = webhooks
 
+    async def check_audio(self, path: Path, media_type: str, request: JobRequest) -> None:
+        """Probe the audio and resolve the request's layout against it: 4xx now, not later."""
+        await asyncio.to_thread(
+            select_channels,
+            path,
+            media_type,
+            request,
+            max_channels=self.config.max_channels,
+            max_duration_s=self.config.max_duration_s,
+            limits=self.config.decode_limits,
+            max_decoded_bytes=self.config.max_decoded_bytes,
+        )
+
     async def accept(
         self, job_id: str, spooled: Path, size: int, media_type: str, request: JobRequest, owner: Identity
     ) -> Job:
-        """Probe the spooled audio (4xx now, not later), store it durably and queue the job as `owner`'s."""
-        audio_path = self.config.audio_dir / job_id
+        """Probe the spooled audio, store it durably and queue the job as `owner`'s."""
         try:
-            await asyncio.to_thread(
-                select_channels,
-                spooled,
-                media_type,
-                request,
-                max_channels=self.config.max_channels,
-                max_duration_s=self.config.max_duration_s,
-                limits=self.config.decode_limits,
-                max_decoded_bytes=self.config.max_decoded_bytes,
-            )
-            await asyncio.to_thread(commit_file, spooled, audio_path)
-            await self.store.insert(job_id, media_type, audio_path, size, request, owner=owner.key_id)
+            await self.check_audio(spooled, media_type, request)
+            await self.store.save_audio(job_id, spooled)
+            return await self._queue(job_id, size, media_type, request, owner)
         except BaseException:
             spooled.unlink(missing_ok=True)
-            audio_path.unlink(missing_ok=True)
+            raise
+
+    async def accept_upload(self, job_id: str, upload: Upload, request: JobRequest, owner: Identity) -> Job:
+        """A job over a completed upload's bytes (which the job copies or links: it keeps them when the
+        upload expires)."""
+        async with self.store.local_upload(upload.id, self.config.spool_dir) as path:
+            await self.check_audio(path, upload.mime_type, request)
+        await self.store.audio_from_upload(job_id, upload.id)
+        return await self._queue(job_id, upload.size_bytes, upload.mime_type, request, owner)
+
+    async def _queue(
+        self, job_id: str, size: int, media_type: str, request: JobRequest, owner: Identity
+    ) -> Job:
+        try:
+            await self.store.insert(job_id, media_type, size, request, owner=owner.key_id)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.store.delete_audio(job_id)
             raise
         self.wake()
+        await self.store.notify("enqueued", job_id)
         job = await self.store.get(job_id)
         assert job is not None
         return job
@@ -153,8 +175,9 @@ class Service:
         job = await self.store.cancel(job_id)
         if job is None:
             return None
-        job.audio_path.unlink(missing_ok=True)
+        await self.store.delete_audio(job_id)
         self.events.fire(job_id)
+        await self.store.notify("finished", job_id)
         if job.request.callback_url is not None and not job.request.single_callback:
             await self.webhooks.enqueue(job.id, job.request.callback_url, *event_for(job))
         return job
@@ -177,14 +200,19 @@ class Service:
             raise KeyQueueFull(f"this key already has {share} jobs waiting; retry when some have run")
 
     async def wait(self, job_id: str, seconds: float) -> Job | None:
-        """Hold until the job is finished (Ready, Completed or Failed) or `seconds` pass."""
+        """Hold until the job is finished (Ready, Completed or Failed) or `seconds` pass. Woken by this
+        node's worker, or by another node's NOTIFY; it also looks every WAIT_POLL_S, for a database
+        where LISTEN does not reach (PgBouncer in transaction mode)."""
+        deadline = time.monotonic() + seconds
         event = self.events.watch(job_id)
         try:
-            job = await self.store.get(job_id)
-            if job is None or job.status.finished or seconds <= 0:
-                return job
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(event.wait(), seconds)
+            while True:
+                job = await self.store.get(job_id)
+                left_s = deadline - time.monotonic()
+                if job is None or job.status.finished or left_s <= 0:
+                    return job
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(event.wait(), min(left_s, WAIT_POLL_S))
+                event.clear()
         finally:
             self.events.forget(job_id, event)
-        return await self.store.get(job_id)

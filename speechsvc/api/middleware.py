@@ -100,7 +100,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     identity = await request.app[AUTH].identify(request)
     request[IDENTITY_KEY] = identity
     if request.method in COUNTED_METHODS:
-        request.app[RATE_LIMITER].check(identity.key_id)
+        await request.app[RATE_LIMITER].check(identity.key_id)
     return await handler(request)
 
 

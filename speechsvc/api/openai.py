@@ -15,11 +15,11 @@ from speechsvc.api.params import decoder_options
 from speechsvc.audio.layout import parse_channel_labels, parse_channel_layout
 from speechsvc.errors import Conflict, NotReady, RequestNotFound, Timeout, TranscriptionFailed
 from speechsvc.jobs.model import JobRequest, JobStatus
-from speechsvc.jobs.store import Job
 from speechsvc.results.formats import FormatSpec
 from speechsvc.results.openai import parse_granularities, parse_response_format
 from speechsvc.results.views import openai_result, transcription_job_view
 from speechsvc.service import Service, build_job_request
+from speechsvc.store import Job
 
 OPENAI_MODEL_ALIASES = frozenset({"whisper-1", ""})  # what OpenAI clients send: our default model
 routes = web.RouteTableDef()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from speechsvc.api.keys import METRICS, REGISTRY, STORE
-from speechsvc.errors import Unavailable
+from speechsvc.api.keys import METRICS, REGISTRY, ROLE, STORE
+from speechsvc.errors import StoreUnavailable, Unavailable
 
 routes = web.RouteTableDef()
 
@@ -19,11 +19,14 @@ async def healthz(request: web.Request) -> web.Response:
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
     registry = request.app[REGISTRY]
-    if not registry.is_loaded():
+    runs_jobs = request.app[ROLE] != "api"  # an API node never loads the model
+    if runs_jobs and not registry.is_loaded():
         raise Unavailable(f"model {registry.default} is still loading")
     if not await request.app[STORE].writable():
-        raise Unavailable("the job store is not writable", param=None)
-    return web.json_response({"status": "ready", "model": registry.default})
+        raise StoreUnavailable("the job store is not writable")
+    return web.json_response(
+        {"status": "ready", "role": request.app[ROLE], "model": registry.default if runs_jobs else None}
+    )
 
 
 @routes.get("/metrics")

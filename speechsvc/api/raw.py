@@ -16,10 +16,10 @@ from speechsvc.audio.media import is_accepted_media_type
 from speechsvc.callbacks import header_safe
 from speechsvc.errors import RequestNotFound, UnsupportedMediaType
 from speechsvc.jobs.model import JobStatus
-from speechsvc.jobs.store import Job
 from speechsvc.results.formats import FormatSpec, parse_format
 from speechsvc.results.render import render
 from speechsvc.service import build_job_request
+from speechsvc.store import Job
 
 MAX_WAIT_S = 300.0
 routes = web.RouteTableDef()
@@ -81,7 +81,7 @@ async def delete(request: web.Request) -> web.StreamResponse:
     job = await service.store.delete(owned.id)
     if job is None:
         raise RequestNotFound(param="request_id")
-    job.audio_path.unlink(missing_ok=True)
+    await service.store.delete_audio(job.id)  # a worker running it stops at its next progress write
     return web.Response(status=204, headers={"x-requestid": job.id, "x-status": JobStatus.CANCELED.value})
 
 

@@ -3,10 +3,8 @@ with Content-Range), complete it, then create a job from it."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
-import os
 import uuid
 from typing import Any
 
@@ -112,12 +110,9 @@ async def create_audio_job(request: web.Request) -> web.Response:
         job_request, x_request_id=request[REQUEST_ID_KEY], dialect="uploads", upload_id=upload.id
     )
     await service.check_queue(identity)
-    job_id = uuid.uuid4().hex
-    linked = service.config.spool_dir / f"{job_id}.upload"
-    await asyncio.to_thread(os.link, upload.path, linked)  # the job keeps its bytes if the upload expires
-    job = await service.accept(job_id, linked, upload.size_bytes, upload.mime_type, job_request, identity)
+    job = await service.accept_upload(uuid.uuid4().hex, upload, job_request, identity)
     return web.json_response(
-        audio_job_view(job), status=202, headers={"Location": f"/v1/audio/jobs/{job_id}"}
+        audio_job_view(job), status=202, headers={"Location": f"/v1/audio/jobs/{job.id}"}
     )
 
 

@@ -1,1 +1,1 @@
-"""Jobs: the durable SQLite store, the pipeline and the worker that runs it."""
+"""Jobs: the job model, the pipeline and the worker that runs it."""

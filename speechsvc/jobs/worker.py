@@ -9,27 +9,31 @@ import logging
 import shutil
 import threading
 import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from speechsvc.asr.models import ModelRegistry
 from speechsvc.asr.scheduler import FairPool
 from speechsvc.callbacks import CallbackSender
 from speechsvc.config import Config
-from speechsvc.errors import JobCanceled, SpeechsvcError
+from speechsvc.errors import JobCanceled, SpeechsvcError, StoreUnavailable
 from speechsvc.jobs.model import JobStatus
 from speechsvc.jobs.pipeline import run_pipeline
-from speechsvc.jobs.store import Job, Store
 from speechsvc.logs import log_event
 from speechsvc.metrics import Metrics
 from speechsvc.results.views import event_for
+from speechsvc.store import Job, Store
 from speechsvc.uploads import Uploads
 from speechsvc.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 
-LEASE_S = 60.0
 IDLE_POLL_S = 1.0
-PROGRESS_INTERVAL_S = 0.5
+PROGRESS_INTERVAL_S = 0.5  # one machine; on a shared database about one write a second per job (below)
+SHARED_PROGRESS_INTERVAL_S = 1.0
+STORE_RETRY_S = 1.0  # while the database is unreachable, a finished job's result waits and is retried
+STALE_CALLBACK_S = 60.0  # beyond the callback timeout: an attempt started this long ago was cut off
 MAX_ATTEMPTS = 3  # a job that took down its worker this often is failed, not retried forever
 
 
@@ -95,16 +99,22 @@ class Worker:
         self.wake.set()
 
     async def recover(self) -> None:
-        """Re-queue interrupted jobs; make the callbacks and store the webhook events a crash left undone."""
-        for job in await self.store.recover():
+        """Make the callbacks and store the webhook events a crash left undone (on one machine, also re-queue
+        the jobs it left running; on a shared database their leases do that)."""
+        stale_s = self.config.callback_timeout_s + STALE_CALLBACK_S if self.store.shared else 0.0
+        for job in await self.store.recover(stale_s):
             if job.request.single_callback:
                 await self.callbacks.deliver_for(self.store, job)
-        for job_id in await self.webhooks.store.jobs_missing_delivery():
+        for job_id in await self.store.jobs_missing_delivery(stale_s):
             await self._callback(job_id)
 
     async def run(self) -> None:
         while True:
-            job = await self.store.claim(LEASE_S)
+            try:
+                job = await self.store.claim(self.config.lease_s)
+            except StoreUnavailable:  # the database is down: wait for it, then go on
+                await asyncio.sleep(STORE_RETRY_S)
+                continue
             if job is None:
                 self.wake.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
@@ -133,29 +143,20 @@ class Worker:
         started = time.monotonic()
         try:
             transcriber = await asyncio.to_thread(self.registry.get, job.request.model)
-            result = await asyncio.to_thread(
-                run_pipeline,
-                job.id,
-                job.audio_path,
-                job.media_type,
-                job.request,
-                transcriber,
-                max_duration_s=self.config.max_duration_s,
-                max_channels=self.config.max_channels,
-                limits=self.config.decode_limits,
-                max_decoded_bytes=self.config.max_decoded_bytes,
-                scratch_dir=self.config.spool_dir / f"{job.id}.decoded",
-                on_progress=bridge,
-                pool=self.pool,
-            )
+            async with self.store.local_audio(job.id, self.config.spool_dir) as audio_path:
+                result = await self._run(job, audio_path, transcriber, bridge)
         except asyncio.CancelledError:
             bridge.canceled.set()  # shutting down: the thread stops at its next segment; the job stays
             self._log(job, "HandedBack")  # Pending, and is queued again at the next start-up
             raise
+        except StoreUnavailable as exc:
+            # not the job's fault: it stays Pending, and is claimed again once its lease runs out
+            self._log(job, "HandedBack", reason=exc.message)
+            return
         except JobCanceled:
             self._log(job, "Canceled")
             self.metrics.jobs_finished.labels(JobStatus.CANCELED.value).inc()
-            job.audio_path.unlink(missing_ok=True)
+            await self._drop_audio(job.id)
             return
         except SpeechsvcError as exc:
             await self._finish_failed(job, exc.message)
@@ -165,7 +166,7 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
         has_callback = job.request.single_callback
-        if not await self.store.complete(job.id, result, has_callback=has_callback):
+        if not await self._retrying(self.store.complete, job.id, result, has_callback=has_callback):
             self._log(job, "Dropped", reason="deleted while running")
             return
         audio_s = sum(channel["duration_s"] for channel in result["channels"])
@@ -175,19 +176,54 @@ class Worker:
             self.metrics.realtime_factor.observe(elapsed_s / audio_s)
         self.metrics.jobs_finished.labels(JobStatus.COMPLETED.value).inc()
         if not self.config.keep_audio:
-            job.audio_path.unlink(missing_ok=True)
+            await self._drop_audio(job.id)
         self._log(job, "Ready" if has_callback else "Completed", audio_s=audio_s, elapsed_s=elapsed_s)
-        self.events.fire(job.id)
+        self._finished(job.id)
         await self._callback(job.id)
 
+    async def _run(self, job: Job, audio_path: Path, transcriber: Any, bridge: _ProgressBridge) -> Any:
+        return await asyncio.to_thread(
+            run_pipeline,
+            job.id,
+            audio_path,
+            job.media_type,
+            job.request,
+            transcriber,
+            max_duration_s=self.config.max_duration_s,
+            max_channels=self.config.max_channels,
+            limits=self.config.decode_limits,
+            max_decoded_bytes=self.config.max_decoded_bytes,
+            scratch_dir=self.config.spool_dir / f"{job.id}.decoded",
+            on_progress=bridge,
+            pool=self.pool,
+        )
+
     async def _finish_failed(self, job: Job, message: str) -> None:
-        if await self.store.fail(job.id, message):
+        if await self._retrying(self.store.fail, job.id, message):
             self._log(job, "Failed", error=message)
             self.metrics.jobs_finished.labels(JobStatus.FAILED.value).inc()
             if not self.config.keep_audio:
-                job.audio_path.unlink(missing_ok=True)
-            self.events.fire(job.id)
+                await self._drop_audio(job.id)
+            self._finished(job.id)
             await self._callback(job.id)
+
+    def _finished(self, job_id: str) -> None:
+        """Wake whoever waits for the job: here, and (through the database) on the other nodes."""
+        self.events.fire(job_id)
+        asyncio.get_running_loop().create_task(self.store.notify("finished", job_id))
+
+    async def _drop_audio(self, job_id: str) -> None:
+        with contextlib.suppress(StoreUnavailable):  # retention removes it later if the database is down
+            await self.store.delete_audio(job_id)
+
+    async def _retrying(self, operation: Callable[..., Awaitable[bool]], *args: Any, **kwargs: Any) -> bool:
+        """A finished job's outcome is never lost to a database outage: wait for it to come back (the
+        lease may run out meanwhile; then the write finds the job taken and the outcome is dropped)."""
+        while True:
+            try:
+                return await operation(*args, **kwargs)
+            except StoreUnavailable:
+                await asyncio.sleep(STORE_RETRY_S)
 
     async def _callback(self, job_id: str) -> None:
         """The raw dialect's single attempt, or a job dialect's webhook event; nothing without a URL."""
@@ -203,11 +239,19 @@ class Worker:
             await self.webhooks.enqueue(job.id, job.request.callback_url, *event_for(job))
 
     async def _report_progress(self, job_id: str, bridge: _ProgressBridge) -> None:
-        """Write progress every PROGRESS_INTERVAL_S; each write also renews the lease."""
+        """Write progress every interval; each write also renews the lease. A job canceled or deleted on
+        any node is no longer Pending: the write says so, and the pipeline stops at its next segment."""
+        interval_s = SHARED_PROGRESS_INTERVAL_S if self.store.shared else PROGRESS_INTERVAL_S
         while True:
-            await asyncio.sleep(PROGRESS_INTERVAL_S)
-            if not await self.store.update_progress(job_id, round(bridge.percent, 1), LEASE_S):
-                bridge.canceled.set()  # deleted (DELETE) while running: stop at the next segment
+            await asyncio.sleep(interval_s)
+            try:
+                still_running = await self.store.update_progress(
+                    job_id, round(bridge.percent, 1), self.config.lease_s
+                )
+            except StoreUnavailable:
+                continue  # renewed at the next write; the job goes on meanwhile
+            if not still_running:
+                bridge.canceled.set()
                 return
 
 
@@ -215,12 +259,16 @@ async def run_janitor(config: Config, store: Store, uploads: Uploads, interval_s
     """Retention: delete finished jobs (rows, audio, results) older than --retention-h, and the bytes of
     uploads past their expiry, forever."""
     while True:
-        for upload in await uploads.expire():
-            log_event(log, "upload", upload_id=upload.id, state="expired")
-        cutoff = time.time() - config.retention_h * 3600
-        for job in await store.delete_finished_before(cutoff):
-            job.audio_path.unlink(missing_ok=True)
-            log_event(log, "job", request_id=job.id, status="Expired", x_request_id=job.request.x_request_id)
+        try:
+            for upload in await uploads.expire():
+                log_event(log, "upload", upload_id=upload.id, state="expired")
+            cutoff = time.time() - config.retention_h * 3600
+            for job in await store.delete_finished_before(cutoff):
+                log_event(
+                    log, "job", request_id=job.id, status="Expired", x_request_id=job.request.x_request_id
+                )
+        except StoreUnavailable:
+            pass  # next round
         await asyncio.sleep(interval_s)
 
 

@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 from speechsvc.jobs.model import JobStatus
-from speechsvc.jobs.store import Job
 from speechsvc.results.openai import render_openai
 from speechsvc.results.render import render
+from speechsvc.store import Job
 
 LOWER_STATUS = {
     JobStatus.RECEIVED: "queued",

@@ -43,9 +43,12 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, data_dir: Path, *args: str, port: int | None = None) -> None:
+    """`speechsvc serve` (or `speechsvc worker`, whose port is its --metrics-port) as a subprocess."""
+
+    def __init__(self, data_dir: Path, *args: str, port: int | None = None, command: str = "serve") -> None:
         self.data_dir = data_dir
         self.args = args
+        self.command = command
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.log = data_dir.parent / f"server-{self.port}.log"
@@ -56,7 +59,8 @@ class Server:
 
     def start(self) -> Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SPEECHSVC_")}
-        command = [sys.executable, "-m", "speechsvc", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+        port_flag = "--metrics-port" if self.command == "worker" else "--port"
+        command = [sys.executable, "-m", "speechsvc", self.command, "--host", "127.0.0.1", port_flag, str(self.port),
                    "--data-dir", str(self.data_dir), *self.args]  # fmt: skip
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)

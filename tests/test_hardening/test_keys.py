@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient
 from speechsvc.api.keys import STORE
 from speechsvc.auth import RateLimiter, create_key
 from speechsvc.errors import RateLimited
+from speechsvc.store import open_url
 from tests.conftest import corpus
 from tests.test_hardening.test_rejections import expect_error, nothing_stored
 
@@ -118,18 +119,19 @@ async def test_429_per_key_with_honest_retry_after(make_client: Any) -> None:
     ).status == 404  # polls not counted
 
 
-def test_rate_limiter_window_slides() -> None:
+async def test_rate_limiter_window_slides(tmp_path: Path) -> None:
     now = [0.0]
-    limiter = RateLimiter(2, clock=lambda: now[0])
-    limiter.check("k")
-    now[0] = 10.0
-    limiter.check("k")
-    now[0] = 20.0
-    with pytest.raises(RateLimited) as info:
-        limiter.check("k")
-    assert info.value.retry_after_s == 40  # the first request leaves the window at t=60
-    now[0] = 60.5
-    limiter.check("k")
+    async with open_url(f"sqlite:///{tmp_path / 'rate.db'}", tmp_path) as store:
+        limiter = RateLimiter(store, 2, clock=lambda: now[0])
+        await limiter.check("k")
+        now[0] = 10.0
+        await limiter.check("k")
+        now[0] = 20.0
+        with pytest.raises(RateLimited) as info:
+            await limiter.check("k")
+        assert info.value.retry_after_s == 40  # the first request leaves the window at t=60
+        now[0] = 60.5
+        await limiter.check("k")
 
 
 async def test_503_queue_full_before_the_body_is_stored(make_client: Any, tmp_path: Path) -> None:

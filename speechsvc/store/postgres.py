@@ -1,0 +1,523 @@
+"""The shared store: one PostgreSQL database for every node of a cluster (API.md §5a), through psycopg 3.
+
+Why psycopg 3 (not asyncpg): it runs with `prepare_threshold=None`, so it also works behind PgBouncer in
+transaction mode; LISTEN/NOTIFY comes as an async iterator on a plain connection; its pool checks a
+connection before lending it, so the nodes reconnect by themselves after a database restart; and the
+same driver serves the synchronous `speechsvc keys` command. Its binary wheel carries libpq.
+
+The queue is the pattern of procrastinate, River and Oban: a worker claims the oldest claimable job
+with `FOR UPDATE SKIP LOCKED` (workers never block each other), holds it under a lease it renews with
+every progress write, and a job whose worker died is claimed again once the lease has run out. All
+lease times come from the database's clock, so the nodes' clocks need not agree. NOTIFY wakes workers on
+enqueue and waiting API nodes on finish (never on progress); everything also works by polling, e.g.
+behind PgBouncer in transaction mode, where LISTEN does not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from speechsvc.errors import Conflict, StoreUnavailable
+from speechsvc.jobs.model import JobRequest, JobStatus
+from speechsvc.store.base import Wake
+from speechsvc.store.records import (
+    FINISHED_FOR_RETENTION,
+    INTERRUPTED_CALLBACK,
+    PENDING,
+    UNFINISHED,
+    Delivery,
+    Job,
+    Upload,
+    UploadState,
+)
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = ((1, (Path(__file__).parent / "postgres.sql").read_text()),)
+MIGRATION_LOCK = 0x5EEC4_5C  # pg_advisory_lock key: one node migrates, the others wait
+CHANNEL = "speechsvc_jobs"
+CHUNK_BYTES = 1024 * 1024
+CONNECT_TIMEOUT_S = 5.0
+LISTEN_RETRY_S = 1.0
+NOW = "extract(epoch from clock_timestamp())"
+UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, OSError)
+
+
+def _job_key(job_id: str) -> str:
+    return f"job:{job_id}"
+
+
+def _upload_key(upload_id: str) -> str:
+    return f"upload:{upload_id}"
+
+
+class PostgresStore:
+    name = "postgresql"
+    shared = True
+
+    def __init__(self, pool: AsyncConnectionPool, url: str) -> None:
+        self.pool = pool
+        self.url = url
+
+    @contextlib.asynccontextmanager
+    async def _conn(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A pooled connection; the database being unreachable is a 503 store_unavailable."""
+        try:
+            async with self.pool.connection(timeout=CONNECT_TIMEOUT_S) as conn:
+                yield conn
+        except UNAVAILABLE as exc:
+            raise StoreUnavailable(f"the job database is unreachable: {type(exc).__name__}") from exc
+
+    async def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        async with self._conn() as conn:
+            cursor = await conn.execute(sql, params)
+            return await cursor.fetchall() if cursor.description else []
+
+    async def _count(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        async with self._conn() as conn:
+            cursor = await conn.execute(sql, params)
+            return cursor.rowcount
+
+    # --- jobs -------------------------------------------------------------------------------------------
+
+    async def insert(
+        self,
+        job_id: str,
+        media_type: str,
+        audio_bytes: int,
+        request: JobRequest,
+        status: JobStatus = JobStatus.QUEUED,
+        owner: str | None = None,
+    ) -> None:
+        await self._rows(
+            f"INSERT INTO jobs (id, status, created_at, updated_at, media_type, audio_bytes, request, owner)"
+            f" VALUES (%s, %s, {NOW}, {NOW}, %s, %s, %s, %s)",
+            (job_id, status.value, media_type, audio_bytes, Jsonb(request.to_json()), owner),
+        )
+
+    async def get(self, job_id: str) -> Job | None:
+        rows = await self._rows("SELECT * FROM jobs WHERE id = %s", (job_id,))
+        return Job.from_row(rows[0]) if rows else None
+
+    async def delete(self, job_id: str) -> Job | None:
+        rows = await self._rows("DELETE FROM jobs WHERE id = %s RETURNING *", (job_id,))
+        return Job.from_row(rows[0]) if rows else None
+
+    async def claim(self, lease_s: float) -> Job | None:
+        """The oldest Queued job, or a Pending one whose lease ran out; other workers skip the row this
+        one has locked instead of waiting for it."""
+        rows = await self._rows(
+            f"UPDATE jobs SET status = 'Pending', attempts = attempts + 1, lease_expires_at = {NOW} + %s,"
+            f" updated_at = {NOW}, claimed_at = {NOW} WHERE id = (SELECT id FROM jobs WHERE status = 'Queued'"
+            f" OR (status = 'Pending' AND lease_expires_at < {NOW}) ORDER BY created_at"
+            " FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING *",
+            (lease_s,),
+        )
+        return Job.from_row(rows[0]) if rows else None
+
+    async def update_progress(self, job_id: str, progress: float, lease_s: float) -> bool:
+        changed = await self._count(
+            f"UPDATE jobs SET progress = %s, lease_expires_at = {NOW} + %s, updated_at = {NOW}"
+            " WHERE id = %s AND status = 'Pending'",
+            (progress, lease_s, job_id),
+        )
+        return changed == 1
+
+    async def complete(self, job_id: str, result: dict[str, Any], *, has_callback: bool) -> bool:
+        status = JobStatus.READY if has_callback else JobStatus.COMPLETED
+        changed = await self._count(
+            f"UPDATE jobs SET status = %s, result = %s, progress = 100, lease_expires_at = NULL,"
+            f" updated_at = {NOW}, finished_at = {NOW} WHERE id = %s AND status = 'Pending'",
+            (status.value, Jsonb(result), job_id),
+        )
+        return changed == 1
+
+    async def fail(self, job_id: str, error: str) -> bool:
+        changed = await self._count(
+            f"UPDATE jobs SET status = 'Failed', error = %s, lease_expires_at = NULL, updated_at = {NOW},"
+            f" finished_at = {NOW} WHERE id = %s AND status = ANY(%s)",
+            (error, job_id, list(UNFINISHED)),
+        )
+        return changed == 1
+
+    async def cancel(self, job_id: str) -> Job | None:
+        rows = await self._rows(
+            f"UPDATE jobs SET status = 'Canceled', lease_expires_at = NULL, updated_at = {NOW},"
+            f" finished_at = {NOW} WHERE id = %s AND status = ANY(%s) RETURNING *",
+            (job_id, list(UNFINISHED)),
+        )
+        return Job.from_row(rows[0]) if rows else None
+
+    async def mark_callback_started(self, job_id: str) -> bool:
+        """Claim the one callback attempt, in the database, before sending: one node ever sends it."""
+        changed = await self._count(
+            f"UPDATE jobs SET callback_started_at = {NOW} WHERE id = %s AND callback_started_at IS NULL",
+            (job_id,),
+        )
+        return changed == 1
+
+    async def finish_callback(self, job_id: str, outcome: dict[str, Any]) -> None:
+        await self._rows(
+            f"UPDATE jobs SET callback_outcome = %s, updated_at = {NOW},"
+            " status = CASE status WHEN 'Ready' THEN 'Completed' ELSE status END WHERE id = %s",
+            (Jsonb(outcome), job_id),
+        )
+
+    async def recover(self, stale_s: float) -> list[Job]:
+        """Many nodes share the jobs: running ones are never taken back here (their lease does that). A
+        callback whose attempt started more than `stale_s` ago was cut off by a dead node: closed, never
+        repeated. Returns finished raw jobs whose callback is still due (a node died before making it)."""
+        interrupted = {"url": None, "attempted_at": None, "http_status": None, "error": INTERRUPTED_CALLBACK}
+        await self._rows(
+            f"UPDATE jobs SET status = 'Completed', callback_outcome = %s, updated_at = {NOW}"
+            f" WHERE status = 'Ready' AND callback_started_at < {NOW} - %s",
+            (Jsonb(interrupted), stale_s),
+        )
+        rows = await self._rows(
+            f"SELECT * FROM jobs WHERE callback_started_at IS NULL AND request->>'callback_url' IS NOT NULL"
+            f" AND request->>'dialect' = 'raw' AND status IN ('Ready', 'Failed')"
+            f" AND finished_at < {NOW} - %s ORDER BY finished_at",
+            (stale_s,),
+        )
+        return [Job.from_row(row) for row in rows]
+
+    async def count_by_status(self) -> dict[str, int]:
+        rows = await self._rows("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
+        return {row["status"]: int(row["n"]) for row in rows}
+
+    async def count_status(self, status: JobStatus, owner: str | None = None) -> int:
+        if owner is None:
+            rows = await self._rows("SELECT COUNT(*) AS n FROM jobs WHERE status = %s", (status.value,))
+        else:
+            rows = await self._rows(
+                "SELECT COUNT(*) AS n FROM jobs WHERE status = %s AND owner = %s", (status.value, owner)
+            )
+        return int(rows[0]["n"])
+
+    async def delete_finished_before(self, cutoff: float) -> list[Job]:
+        rows = await self._rows(
+            "DELETE FROM jobs WHERE finished_at < %s AND status = ANY(%s) RETURNING *",
+            (cutoff, list(FINISHED_FOR_RETENTION)),
+        )
+        jobs = [Job.from_row(row) for row in rows]
+        if jobs:
+            await self._rows("DELETE FROM blobs WHERE key = ANY(%s)", ([_job_key(job.id) for job in jobs],))
+        return jobs
+
+    # --- bytes: chunked rows, streamed in and out --------------------------------------------------------
+
+    async def _put_file(self, conn: psycopg.AsyncConnection[Any], key: str, offset: int, path: Path) -> int:
+        size = 0
+        with open(path, "rb") as source:
+            while chunk := await asyncio.to_thread(source.read, CHUNK_BYTES):
+                await conn.execute(
+                    "INSERT INTO blobs (key, offset_bytes, data) VALUES (%s, %s, %s)",
+                    (key, offset + size, chunk),
+                )
+                size += len(chunk)
+        return size
+
+    async def _get_file(self, key: str, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        async with self._conn() as conn:
+            with open(target, "wb") as out:
+                cursor = conn.cursor()
+                async for row in cursor.stream(
+                    "SELECT data FROM blobs WHERE key = %s ORDER BY offset_bytes", (key,)
+                ):
+                    await asyncio.to_thread(out.write, row["data"])
+
+    async def save_audio(self, job_id: str, spooled: Path) -> None:
+        async with self._conn() as conn, conn.transaction():
+            await conn.execute("DELETE FROM blobs WHERE key = %s", (_job_key(job_id),))
+            await self._put_file(conn, _job_key(job_id), 0, spooled)
+        spooled.unlink(missing_ok=True)
+
+    @contextlib.asynccontextmanager
+    async def local_audio(self, job_id: str, scratch_dir: Path) -> AsyncIterator[Path]:
+        path = scratch_dir / f"{job_id}.audio"
+        try:
+            await self._get_file(_job_key(job_id), path)
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+
+    async def delete_audio(self, job_id: str) -> None:
+        await self._rows("DELETE FROM blobs WHERE key = %s", (_job_key(job_id),))
+
+    # --- API keys and rate windows ----------------------------------------------------------------------
+
+    async def add_key(self, key_id: str, name: str, key_sha256: str, scope: str = "tenant") -> None:
+        await self._rows(
+            f"INSERT INTO api_keys (id, name, key_sha256, created_at, scope) VALUES (%s, %s, %s, {NOW}, %s)",
+            (key_id, name, key_sha256, scope),
+        )
+
+    async def active_keys(self) -> list[tuple[str, str, str]]:
+        rows = await self._rows("SELECT id, key_sha256, scope FROM api_keys WHERE revoked_at IS NULL")
+        return [(row["id"], row["key_sha256"], row["scope"]) for row in rows]
+
+    async def count_keys(self) -> int:
+        return int((await self._rows("SELECT COUNT(*) AS n FROM api_keys"))[0]["n"])
+
+    async def list_keys(self) -> list[dict[str, Any]]:
+        return await self._rows(
+            "SELECT id, name, scope, created_at, last_used_at, revoked_at FROM api_keys ORDER BY created_at"
+        )
+
+    async def revoke_key(self, id_or_name: str) -> int:
+        return await self._count(
+            f"UPDATE api_keys SET revoked_at = {NOW} WHERE (id = %s OR name = %s) AND revoked_at IS NULL",
+            (id_or_name, id_or_name),
+        )
+
+    async def touch_key(self, key_id: str) -> None:
+        await self._rows(f"UPDATE api_keys SET last_used_at = {NOW} WHERE id = %s", (key_id,))
+
+    async def rate_hit(self, identity: str, limit: int, window_s: float, now: float) -> float | None:
+        """The sliding window of every API node at once: one transaction per request, serialised per key
+        by an advisory lock."""
+        async with self._conn() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (identity,))
+            await conn.execute(
+                "DELETE FROM rate_events WHERE identity = %s AND at <= %s", (identity, now - window_s)
+            )
+            cursor = await conn.execute(
+                "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM rate_events WHERE identity = %s", (identity,)
+            )
+            row = await cursor.fetchone()
+            assert row is not None
+            if row["n"] >= limit:
+                return float(row["oldest"]) + window_s - now
+            await conn.execute("INSERT INTO rate_events (identity, at) VALUES (%s, %s)", (identity, now))
+            return None
+
+    # --- uploads ----------------------------------------------------------------------------------------
+
+    async def upload_create(self, upload: Upload) -> None:
+        await self._rows(
+            "INSERT INTO uploads (id, file_name, mime_type, size_bytes, state, token_sha256, created_at,"
+            " expires_at, owner) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (upload.id, upload.file_name, upload.mime_type, upload.size_bytes, upload.state.value,
+             upload.token_sha256, upload.created_at, upload.expires_at, upload.owner),
+        )  # fmt: skip
+
+    async def upload_get(self, upload_id: str) -> Upload | None:
+        rows = await self._rows("SELECT * FROM uploads WHERE id = %s", (upload_id,))
+        return Upload.from_row(rows[0]) if rows else None
+
+    async def upload_write(self, upload_id: str, offset: int, piece: Path, *, whole: bool) -> None:
+        """Store a piece received by any node. The row lock and the offset check make two nodes receiving
+        pieces of one upload at once safe: the second finds the offset moved and gets a 409."""
+        key = _upload_key(upload_id)
+        async with self._conn() as conn, conn.transaction():
+            cursor = await conn.execute(
+                "SELECT received_bytes FROM uploads WHERE id = %s FOR UPDATE", (upload_id,)
+            )
+            row = await cursor.fetchone()
+            if row is None or (not whole and row["received_bytes"] != offset):
+                raise Conflict("another piece of this upload was received meanwhile", param="upload_id")
+            await conn.execute(
+                "DELETE FROM blobs WHERE key = %s AND offset_bytes >= %s", (key, 0 if whole else offset)
+            )
+            size = await self._put_file(conn, key, offset, piece)
+            await conn.execute(
+                "UPDATE uploads SET received_bytes = %s, state = %s WHERE id = %s",
+                (offset + size, UploadState.UPLOADING.value, upload_id),
+            )
+
+    async def upload_reset(self, upload_id: str) -> None:
+        async with self._conn() as conn, conn.transaction():
+            await conn.execute("DELETE FROM blobs WHERE key = %s", (_upload_key(upload_id),))
+            await conn.execute(
+                "UPDATE uploads SET received_bytes = 0, state = %s WHERE id = %s AND state IN (%s, %s)",
+                (
+                    UploadState.UPLOADING.value,
+                    upload_id,
+                    UploadState.PENDING.value,
+                    UploadState.UPLOADING.value,
+                ),
+            )
+
+    async def upload_complete(self, upload_id: str, sha256: str) -> None:
+        await self._rows(
+            f"UPDATE uploads SET state = %s, sha256 = %s, completed_at = {NOW} WHERE id = %s",
+            (UploadState.COMPLETED.value, sha256, upload_id),
+        )
+
+    async def upload_sha256(self, upload_id: str) -> str:
+        digest = hashlib.sha256()
+        async with self._conn() as conn:
+            cursor = conn.cursor()
+            async for row in cursor.stream(
+                "SELECT data FROM blobs WHERE key = %s ORDER BY offset_bytes", (_upload_key(upload_id),)
+            ):
+                digest.update(row["data"])
+        return digest.hexdigest()
+
+    @contextlib.asynccontextmanager
+    async def local_upload(self, upload_id: str, scratch_dir: Path) -> AsyncIterator[Path]:
+        path = scratch_dir / f"{upload_id}.upload-copy"
+        try:
+            await self._get_file(_upload_key(upload_id), path)
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+
+    async def audio_from_upload(self, job_id: str, upload_id: str) -> None:
+        """The job gets its own copy of the bytes (in the database): it keeps them if the upload expires."""
+        await self._rows(
+            "INSERT INTO blobs (key, offset_bytes, data) SELECT %s, offset_bytes, data FROM blobs WHERE key = %s",
+            (_job_key(job_id), _upload_key(upload_id)),
+        )
+
+    async def upload_expire_before(self, now: float) -> list[Upload]:
+        rows = await self._rows(
+            "UPDATE uploads SET state = %s WHERE state != %s AND expires_at < %s RETURNING *",
+            (UploadState.EXPIRED.value, UploadState.EXPIRED.value, now),
+        )
+        expired = [Upload.from_row(row) for row in rows]
+        if expired:
+            keys = [_upload_key(upload.id) for upload in expired]
+            await self._rows("DELETE FROM blobs WHERE key = ANY(%s)", (keys,))
+        return expired
+
+    # --- webhook deliveries: each attempt claimed by one node -------------------------------------------
+
+    async def webhook_add(self, delivery_id: str, job_id: str, url: str, payload: str) -> None:
+        await self._rows(
+            f"INSERT INTO webhooks (id, job_id, url, payload, state, next_attempt_at, created_at, updated_at,"
+            f" owner) VALUES (%s, %s, %s, %s, %s, {NOW}, {NOW}, {NOW}, (SELECT owner FROM jobs WHERE id = %s))",
+            (delivery_id, job_id, url, payload, PENDING, job_id),
+        )
+
+    async def webhook_claim_due(self, now: float, hold_s: float) -> list[Delivery]:
+        rows = await self._rows(
+            f"UPDATE webhooks SET attempts = attempts + 1, next_attempt_at = {NOW} + %s, updated_at = {NOW}"
+            " WHERE id IN (SELECT id FROM webhooks WHERE state = %s AND next_attempt_at <= %s"
+            " FOR UPDATE SKIP LOCKED LIMIT 50) RETURNING *",
+            (hold_s, PENDING, now),
+        )
+        return [Delivery.from_row(row) for row in rows]
+
+    async def webhook_finish(
+        self, delivery_id: str, state: str, next_attempt_at: float, status: int | None, error: str | None
+    ) -> None:
+        await self._rows(
+            f"UPDATE webhooks SET state = %s, next_attempt_at = %s, last_status = %s, last_error = %s,"
+            f" updated_at = {NOW} WHERE id = %s",
+            (state, next_attempt_at, status, error, delivery_id),
+        )
+
+    async def webhook_for_job(self, job_id: str) -> list[Delivery]:
+        rows = await self._rows("SELECT * FROM webhooks WHERE job_id = %s ORDER BY created_at", (job_id,))
+        return [Delivery.from_row(row) for row in rows]
+
+    async def jobs_missing_delivery(self, stale_s: float = 0.0) -> list[str]:
+        """Finished job-dialect jobs with no webhook event, finished `stale_s` ago (not one whose node is
+        about to store its event right now)."""
+        rows = await self._rows(
+            "SELECT jobs.id FROM jobs LEFT JOIN webhooks ON webhooks.job_id = jobs.id"
+            " WHERE webhooks.id IS NULL AND jobs.status IN ('Completed', 'Failed', 'Canceled')"
+            " AND jobs.request->>'dialect' != 'raw' AND jobs.request->>'callback_url' IS NOT NULL"
+            f" AND jobs.finished_at <= {NOW} - %s",
+            (stale_s,),
+        )
+        return [row["id"] for row in rows]
+
+    async def webhook_next_due(self) -> float | None:
+        rows = await self._rows(
+            "SELECT MIN(next_attempt_at) AS due FROM webhooks WHERE state = %s", (PENDING,)
+        )
+        return float(rows[0]["due"]) if rows and rows[0]["due"] is not None else None
+
+    # --- health and wake-ups ----------------------------------------------------------------------------
+
+    async def writable(self) -> bool:
+        try:
+            await self._rows("SELECT 1")
+            return True
+        except StoreUnavailable:
+            return False
+
+    async def notify(self, event: str, job_id: str) -> None:
+        """Wake the other nodes: "enqueued" (workers) or "finished" (API nodes holding wait=)."""
+        with contextlib.suppress(StoreUnavailable):
+            await self._rows("SELECT pg_notify(%s, %s)", (CHANNEL, f"{event}:{job_id}"))
+
+    async def listen(self, wake: Wake) -> None:
+        """LISTEN on a dedicated connection for as long as the node runs, reconnecting after an outage."""
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self.url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT_S)
+                ) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    async for notice in conn.notifies():
+                        event, _, job_id = notice.payload.partition(":")
+                        wake(event, job_id)
+            except UNAVAILABLE as exc:
+                log.debug("event=listen error=%s reconnecting", type(exc).__name__)
+            await asyncio.sleep(LISTEN_RETRY_S)
+
+
+async def migrate(url: str) -> None:
+    """Apply the schema versions this database lacks, under an advisory lock (nodes starting at once
+    wait for the first one)."""
+    async with await psycopg.AsyncConnection.connect(
+        url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT_S)
+    ) as conn:
+        await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+                " applied_at DOUBLE PRECISION NOT NULL)"
+            )
+            cursor = await conn.execute("SELECT version FROM schema_migrations")
+            applied = {row[0] for row in await cursor.fetchall()}
+            for version, sql in MIGRATIONS:
+                if version in applied:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(sql.encode())  # trusted, static DDL (bytes: no placeholders)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version, applied_at) VALUES (%s, %s)",
+                        (version, time.time()),
+                    )
+                log.info("event=migration version=%s", version)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+
+
+@contextlib.asynccontextmanager
+async def open_postgres(url: str, max_connections: int = 10) -> AsyncIterator[PostgresStore]:
+    """Connect, migrate, and lend a pooled store; StoreUnavailable (one clear line) if unreachable."""
+    try:
+        await migrate(url)
+    except UNAVAILABLE as exc:
+        raise StoreUnavailable("cannot reach the database: " + " ".join(str(exc).split())) from exc
+    pool = AsyncConnectionPool(
+        url,
+        min_size=1,
+        max_size=max_connections,
+        kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": None},
+        check=AsyncConnectionPool.check_connection,
+        open=False,
+    )
+    await pool.open(wait=True, timeout=CONNECT_TIMEOUT_S * 2)
+    try:
+        yield PostgresStore(pool, url)
+    finally:
+        await pool.close()
