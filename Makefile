@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
-.PHONY: install serve test lint bench fixtures clean
+.PHONY: install serve test lint bench cluster fixtures clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,8 @@ serve: install
 	$(BIN)/speechsvc serve $(ARGS)
 
 lint: install
-	$(BIN)/ruff check speechsvc tests benchmarks
-	$(BIN)/ruff format --check speechsvc tests benchmarks
+	$(BIN)/ruff check speechsvc tests benchmarks scripts
+	$(BIN)/ruff format --check speechsvc tests benchmarks scripts
 	$(BIN)/mypy
 
 # Lint, types, then the whole suite. pytest's exit 5 ("no tests collected") is said loudly and
@@ -31,6 +31,10 @@ test: lint
 	if [ $$rc -eq 5 ]; then echo "WARNING: pytest collected no tests" >&2; exit 0; fi; \
 	exit $$rc
 
+# A local cluster for trying cluster mode: PostgreSQL (from a PyPI wheel), two API nodes, two workers.
+cluster: install
+	$(BIN)/python scripts/local_cluster.py $(ARGS)
+
 bench: install
 	$(BIN)/python benchmarks/bench_service.py $(ARGS)
 
@@ -38,4 +42,4 @@ fixtures:
 	fixtures/make_fixtures.sh
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data cluster .pytest_cache .mypy_cache .ruff_cache

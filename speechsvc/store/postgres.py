@@ -50,6 +50,8 @@ MIGRATION_LOCK = 0x5EEC4_5C  # pg_advisory_lock key: one node migrates, the othe
 CHANNEL = "speechsvc_jobs"
 CHUNK_BYTES = 1024 * 1024
 CONNECT_TIMEOUT_S = 5.0
+POOL_WAIT_S = 3.0
+CONNECTION_KWARGS: dict[str, Any] = {"autocommit": True, "row_factory": dict_row, "prepare_threshold": None}
 LISTEN_RETRY_S = 1.0
 NOW = "extract(epoch from clock_timestamp())"
 UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, OSError)
@@ -73,10 +75,26 @@ class PostgresStore:
 
     @contextlib.asynccontextmanager
     async def _conn(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        """A pooled connection; the database being unreachable is a 503 store_unavailable."""
+        """A pooled connection; the database being unreachable is a 503 store_unavailable.
+
+        After an outage the pool reconnects with an exponential backoff (1, 2, 4, … s, without a cap), so it
+        may still be waiting when the database is back: then one direct connection serves this call."""
         try:
-            async with self.pool.connection(timeout=CONNECT_TIMEOUT_S) as conn:
+            direct = False
+            try:
+                conn = await self.pool.getconn(timeout=POOL_WAIT_S)
+            except PoolTimeout:
+                conn = await psycopg.AsyncConnection.connect(
+                    self.url, **CONNECTION_KWARGS, connect_timeout=int(CONNECT_TIMEOUT_S)
+                )
+                direct = True
+            try:
                 yield conn
+            finally:
+                if direct:
+                    await conn.close()
+                else:
+                    await self.pool.putconn(conn)
         except UNAVAILABLE as exc:
             raise StoreUnavailable(f"the job database is unreachable: {type(exc).__name__}") from exc
 
@@ -512,7 +530,7 @@ async def open_postgres(url: str, max_connections: int = 10) -> AsyncIterator[Po
         url,
         min_size=1,
         max_size=max_connections,
-        kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": None},
+        kwargs=CONNECTION_KWARGS,
         check=AsyncConnectionPool.check_connection,
         open=False,
     )

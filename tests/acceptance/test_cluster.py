@@ -131,7 +131,16 @@ def test_database_restart_and_whole_cluster_restart(
             time.sleep(2)
         finally:
             start_postgres(postgres_server)
-        ids.append(submit(api2, corpus("stereo_diarization.wav"), callback=receiver.url))  # back at once
+        # a client that honours Retry-After gets in as soon as the node's pool has reconnected
+        deadline, answer = (
+            time.monotonic() + 60,
+            api2.submit(corpus("stereo_diarization.wav"), callback=receiver.url),
+        )
+        while answer.status == 503 and time.monotonic() < deadline:
+            time.sleep(1)
+            answer = api2.submit(corpus("stereo_diarization.wav"), callback=receiver.url)
+        assert answer.status == 202, answer.body
+        ids.append(str(json.loads(answer.body)["request_id"]))
         finished = wait_all(api1, ids, {"Completed", "Failed"})
         assert {answer.headers["x-status"] for answer in finished.values()} == {"Completed"}
         receiver.wait_for(len(ids), timeout_s=60)
