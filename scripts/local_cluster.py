@@ -56,8 +56,10 @@ def main() -> int:
     roles = [("api", "serve", "--port", int(p), ["--no-worker"]) for p in args.api_ports.split(",")]
     roles += [("worker", "worker", "--metrics-port", int(p), []) for p in args.metrics_ports.split(",")]
     try:
-        for number, (role, command, port_flag, port, extra) in enumerate(roles):
-            name = f"{role}{number}"
+        counts = {"api": 0, "worker": 0}
+        for role, command, port_flag, port, extra in roles:
+            name = f"{role}{counts[role]}"
+            counts[role] += 1
             log = open(base / f"{name}.log", "ab")  # noqa: SIM115 (open while the node runs)
             process = subprocess.Popen(
                 [sys.executable, "-m", "speechsvc", command, "--database", url, "--data-dir", str(base / name),
