@@ -13,7 +13,18 @@ from aiohttp.resolver import ThreadedResolver
 
 from speechsvc.address_policy import PolicyResolver
 from speechsvc.api import openai, ops, raw, uploads
-from speechsvc.api.keys import AUTH, CONFIG, METRICS, RATE_LIMITER, REGISTRY, ROLE, SERVICE, STORE, UPLOADS
+from speechsvc.api.keys import (
+    AUTH,
+    CONFIG,
+    METRICS,
+    POLL_RATE_LIMITER,
+    RATE_LIMITER,
+    REGISTRY,
+    ROLE,
+    SERVICE,
+    STORE,
+    UPLOADS,
+)
 from speechsvc.api.middleware import guard, request_context
 from speechsvc.asr.models import ModelRegistry, pick_compute_type, pick_device, whisper_loader
 from speechsvc.asr.scheduler import EnginePlan, FairPool, plan_engine
@@ -141,6 +152,7 @@ def create_app(
             app[STORE] = store
             app[AUTH] = Authenticator(store, enabled=not config.no_auth, loopback=is_loopback(config.host))
             app[RATE_LIMITER] = RateLimiter(store, config.rate_limit_rpm)
+            app[POLL_RATE_LIMITER] = RateLimiter(store, config.poll_budget_rpm)
             app[SERVICE] = Service(config, store, app[REGISTRY], events, wake, webhooks, disk)
             app[UPLOADS] = Uploads(config, store, disk)
             tasks = []

@@ -6,6 +6,8 @@ the host exactly as aiohttp connects to it (a literal IP never reaches the resol
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import time
 from datetime import datetime, timezone
@@ -44,6 +46,7 @@ class CallbackSender:
         self.metrics = metrics
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.deny_private = deny_private
+        self.secret = secret
         self.signer = Webhook(secret) if secret else None
 
     def message(self, job: Job) -> tuple[dict[str, str], bytes]:
@@ -84,12 +87,18 @@ class CallbackSender:
             duration_s=outcome["duration_s"],
         )
         await store.finish_callback(job.id, outcome)
+        if not job.request.retain:  # zero retention: the one attempt was the delivery
+            await store.delete(job.id)
+            await store.delete_audio(job.id)
 
     async def send(self, url: str, headers: dict[str, str], body: bytes, message_id: str) -> dict[str, Any]:
         """One POST: no retry, no redirect, the response read capped. Returns the outcome.
 
-        With a signing secret, the Standard Webhooks headers carry `message_id` as webhook-id and a fresh
-        timestamp and signature."""
+        Every delivery carries `message_id` as `webhook-id` (receivers de-duplicate on it). With a signing
+        secret it is signed twice, with a fresh timestamp each attempt: the Standard Webhooks headers
+        (`webhook-timestamp`, `webhook-signature`), and seed 000's `X-Orpheus-Signature: t=<unix>,v1=<hex
+        HMAC-SHA256(secret, "<t>.<raw body>")>`, the key being the --webhook-secret string as given, so a
+        receiver written against seed 000 verifies it unchanged."""
         attempted_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         outcome: dict[str, Any] = {
             "url": url,
@@ -97,15 +106,16 @@ class CallbackSender:
             "http_status": None,
             "error": None,
         }
-        if self.signer is not None:
+        headers = {**headers, "webhook-id": message_id}
+        if self.signer is not None and self.secret is not None:
             when = datetime.now(timezone.utc)
-            msg_id = message_id
-            headers = {
-                **headers,
-                "webhook-id": msg_id,
-                "webhook-timestamp": str(int(when.timestamp())),
-                "webhook-signature": self.signer.sign(msg_id, when, body.decode()),
-            }
+            stamp = str(int(when.timestamp()))
+            orpheus = hmac.new(self.secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+            headers.update({
+                "webhook-timestamp": stamp,
+                "webhook-signature": self.signer.sign(message_id, when, body.decode()),
+                "X-Orpheus-Signature": f"t={stamp},v1={orpheus}",
+            })  # fmt: skip
         started = time.monotonic()
         try:
             check_host(connect_host(url), deny_private=self.deny_private)

@@ -14,6 +14,7 @@ from speechsvc.audio.isolate import DecodeLimits
 
 ENV_PREFIX = "SPEECHSVC_"
 GIB = 1024**3
+POLLS_PER_REQUEST = 10  # the default poll budget, per request of the main budget
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,8 @@ class Config:
     decode_timeout_s: float = 600.0
     decode_memory_mb: int = 1024
     no_auth: bool = False
-    rate_limit_rpm: int = 0  # POST/PUT requests per key per minute; 0 = no limit
+    rate_limit_rpm: int = 0  # requests per key per minute (GET/HEAD polls aside); 0 = no limit
+    poll_rate_limit_rpm: int = 0  # GET/HEAD requests per key per minute; 0 = 10 x --rate-limit-rpm
     max_queue: int = 1000  # jobs waiting; more submissions get 503 queue_full
     max_queue_per_key: int = 0  # jobs one key may have waiting; more get 429; 0 = no share beyond max_queue
     # bytes of spool + uploads + audio on disk; beyond it 507 insufficient_storage; 0 = keep 10 % of the
@@ -73,6 +75,12 @@ class Config:
     @property
     def db_path(self) -> Path:
         return self.data_dir / "speechsvc.sqlite3"
+
+    @property
+    def poll_budget_rpm(self) -> int:
+        """Polls get their own, larger budget: a client polling each job every second must not eat the
+        budget of its submissions, yet polls are not free (a database read and a render each)."""
+        return self.poll_rate_limit_rpm or POLLS_PER_REQUEST * self.rate_limit_rpm
 
     @property
     def database_url(self) -> str:
@@ -160,6 +168,8 @@ def _validate(config: Config) -> None:
         ) from None
     if config.max_upload_bytes < 1:
         raise ValueError("--max-upload-bytes must be positive")
+    if config.poll_rate_limit_rpm < 0:
+        raise ValueError("--poll-rate-limit-rpm must be >= 0")
     if config.rate_limit_rpm < 0 or config.max_queue < 1 or config.retention_h <= 0:
         raise ValueError("--rate-limit-rpm must be >= 0, --max-queue >= 1 and --retention-h > 0")
     if config.max_duration_s <= 0:

@@ -53,6 +53,18 @@ class UnsupportedLanguage(InvalidRequest):
     code = "unsupported_language"
 
 
+class DiarizationUnavailable(InvalidRequest):
+    """Speaker diarization is not available on this server: send diarize=false (or leave it out)."""
+
+    code = "diarization_unavailable"
+
+
+class UnsupportedValue(InvalidRequest):
+    """This server cannot honour this value of the parameter."""
+
+    code = "unsupported_value"
+
+
 class MissingBody(InvalidRequest):
     """The request body is empty: send the audio bytes as the body."""
 

@@ -182,6 +182,13 @@ class Service:
             await self.webhooks.enqueue(job.id, job.request.callback_url, *event_for(job))
         return job
 
+    async def forget_unless_retained(self, job: Job) -> None:
+        """Zero retention (retain=false, or seed 001's enable_logging=false): once the result has been
+        delivered, the job, its result and its audio are deleted."""
+        if not job.request.retain:
+            await self.store.delete(job.id)
+            await self.store.delete_audio(job.id)
+
     async def job_for(self, identity: Identity, job_id: str, message: str | None = None) -> Job:
         """The job, if it exists and `identity` may see it; else 404 (never 403: another key's job is
         indistinguishable from a job that does not exist)."""

@@ -61,6 +61,15 @@ class WebhookSender:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.wake.wait(), pause)
 
+    async def _forget_unless_retained(self, delivery: Delivery) -> None:
+        """Zero retention: once its event is delivered (or given up), a retain=false job is deleted, and
+        the stored event keeps no copy of the result."""
+        job = await self.store.get(delivery.job_id)
+        if job is not None and not job.request.retain:
+            await self.store.delete(job.id)
+            await self.store.delete_audio(job.id)
+            await self.store.webhook_forget(delivery.id)
+
     async def attempt(self, delivery: Delivery) -> None:
         headers = {"Content-Type": "application/json"}
         outcome = await self.sender.send(delivery.url, headers, delivery.payload.encode(), delivery.id)
@@ -73,6 +82,8 @@ class WebhookSender:
         else:
             state, next_at = PENDING, time.time() + self.retry_base_s * 2 ** (delivery.attempts - 1)
         await self.store.webhook_finish(delivery.id, state, next_at, status, outcome["error"])
+        if state != PENDING:
+            await self._forget_unless_retained(delivery)
         log_event(
             log,
             "webhook",

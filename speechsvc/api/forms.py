@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import mimetypes
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from speechsvc.audio.media import is_accepted_media_type
 from speechsvc.disk import DiskGuard
 from speechsvc.errors import InvalidRequest, MissingBody, PayloadTooLarge, UnsupportedMediaType
 
+INDEXED = re.compile(r"\[[0-9]{1,3}\]$")
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FIELDS = 64
 
@@ -68,7 +70,7 @@ async def read_form(request: web.Request, spool: Path, max_bytes: int, disk: Dis
             value = (await part.read(decode=True))[: MAX_FIELD_BYTES + 1]
             if len(value) > MAX_FIELD_BYTES:
                 raise InvalidRequest(f"form field {part.name!r} is larger than 64 KiB", param=part.name)
-            name = part.name or ""
+            name = INDEXED.sub("[]", part.name or "")  # seed 001 sends timestamp_granularities[0], [1]…
             text = value.decode("utf-8", "replace")
             if name.endswith("[]"):
                 form.lists.setdefault(name, []).append(text)

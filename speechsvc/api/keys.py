@@ -19,5 +19,6 @@ SERVICE = web.AppKey("service", Service)
 METRICS = web.AppKey("metrics", Metrics)
 AUTH = web.AppKey("auth", Authenticator)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+POLL_RATE_LIMITER = web.AppKey("poll_rate_limiter", RateLimiter)
 UPLOADS = web.AppKey("uploads", Uploads)
 ROLE = web.AppKey("role", str)  # all | api | worker

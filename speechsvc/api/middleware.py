@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from speechsvc.api.keys import AUTH, METRICS, RATE_LIMITER
+from speechsvc.api.keys import AUTH, METRICS, POLL_RATE_LIMITER, RATE_LIMITER
 from speechsvc.auth import OPEN_PATHS, Identity
 from speechsvc.errors import (
     InvalidRequest,
@@ -31,8 +31,18 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/=+-]{1,128}$")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def error_response(error: SpeechsvcError, request_id: str) -> web.Response:
-    response = web.json_response(error.to_body(request_id), status=error.status)
+JOB_ID_PARAMS = ("request_id", "job_id")  # the path parameters that name a job
+
+
+def error_response(error: SpeechsvcError, request_id: str, job_id: str | None = None) -> web.Response:
+    """The error envelope. `request_id` is the HTTP request's X-Request-ID; on a job's endpoints the
+    body also names the job (`job_id`, the `x-requestid` header of the raw dialect)."""
+    body = error.to_body(request_id)
+    if job_id is not None:
+        body.setdefault("job_id", job_id)
+    response = web.json_response(body, status=error.status)
+    if job_id is not None and _SAFE_REQUEST_ID.match(job_id):  # a path may hold anything, even CR LF
+        response.headers["x-requestid"] = job_id
     retry_after = getattr(error, "retry_after_s", None)
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
@@ -63,7 +73,11 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     try:
         response = await handler(request)
     except SpeechsvcError as exc:
-        response = error_response(exc, request_id)
+        named = exc.extra.get("job_id")
+        job_id = next(
+            (request.match_info[name] for name in JOB_ID_PARAMS if name in request.match_info), None
+        )
+        response = error_response(exc, request_id, job_id or (named if isinstance(named, str) else None))
     except web.HTTPException as exc:
         if exc.status < 400:
             exc.headers["X-Request-ID"] = request_id
@@ -88,7 +102,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     return response
 
 
-COUNTED_METHODS = frozenset({"POST", "PUT"})  # requests that create work or send data
+POLL_METHODS = frozenset({"GET", "HEAD"})  # counted in their own, larger budget
 UPLOAD_CONTENT = re.compile(r"^/v1/audio/uploads/[^/]+/content$")
 
 
@@ -99,7 +113,9 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)  # open, or authorised by the upload URL's own token
     identity = await request.app[AUTH].identify(request)
     request[IDENTITY_KEY] = identity
-    if request.method in COUNTED_METHODS:
+    if request.method in POLL_METHODS:
+        await request.app[POLL_RATE_LIMITER].check(identity.key_id + "|poll")
+    else:
         await request.app[RATE_LIMITER].check(identity.key_id)
     return await handler(request)
 

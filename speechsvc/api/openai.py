@@ -11,7 +11,8 @@ from aiohttp import web
 from speechsvc.api.forms import Form, read_form
 from speechsvc.api.keys import SERVICE
 from speechsvc.api.middleware import REQUEST_ID_KEY, identity_of
-from speechsvc.api.params import decoder_options
+from speechsvc.api.params import check_unsupported, decoder_options, parse_bool
+from speechsvc.api.spec import JOBS_FORM, JOBS_QUERY, OPENAI_FORM, OPENAI_IGNORED, check_known
 from speechsvc.audio.layout import parse_channel_labels, parse_channel_layout
 from speechsvc.errors import Conflict, NotReady, RequestNotFound, Timeout, TranscriptionFailed
 from speechsvc.jobs.model import JobRequest, JobStatus
@@ -36,11 +37,16 @@ def form_job_request(
 ) -> JobRequest:
     """The job a form asks for: OpenAI's fields plus our channel_layout and channel_labels."""
     fields = form.fields
+    check_known(
+        [*fields, *form.lists], JOBS_FORM if dialect == "jobs" else OPENAI_FORM, "form field", OPENAI_IGNORED
+    )
+    check_unsupported(fields)
     given = form.lists.get("timestamp_granularities[]") or fields.get("timestamp_granularities", "").split(
         ","
     )
     granularities = parse_granularities([value.strip() for value in given if value.strip()])
-    options = decoder_options({**fields, "word_timestamps": "true" if "word" in granularities else "false"})
+    words = "word" in granularities or fields.get("timestamps_granularity", "").strip().lower() == "word"
+    options = decoder_options({**fields, "word_timestamps": "true" if words else "false"})
     model = fields.get("model", "")
     job_request = build_job_request(
         service.registry,
@@ -55,8 +61,10 @@ def form_job_request(
         callback_url=callback_url,
         userdata=None,
     )
+    retain = parse_bool(fields, "retain", True) and parse_bool(fields, "enable_logging", True)
     return dataclasses.replace(
         job_request,
+        retain=retain,
         x_request_id=request[REQUEST_ID_KEY],
         dialect=dialect,
         response_format=parse_response_format(fields.get("response_format")),
@@ -91,11 +99,14 @@ async def synchronous(request: web.Request, task: str) -> web.Response:
         await service.cancel(job.id)
         raise Timeout(
             f"the transcription did not finish in {service.config.sync_timeout_s:g} s; "
-            "use /v1/transcription-jobs for long recordings"
+            "use /v1/transcription-jobs for long recordings",
+            extra={"job_id": job.id},
         )
     if finished.status == JobStatus.FAILED:
-        raise TranscriptionFailed(finished.error)
+        await service.forget_unless_retained(finished)
+        raise TranscriptionFailed(finished.error, extra={"job_id": job.id})
     body, content_type = openai_result(finished)
+    await service.forget_unless_retained(finished)  # enable_logging=false: nothing outlives the answer
     return web.Response(text=body, content_type=content_type, headers={"x-requestid": job.id})
 
 
@@ -111,6 +122,7 @@ async def translations(request: web.Request) -> web.Response:
 
 @routes.post("/v1/transcription-jobs")
 async def create_job(request: web.Request) -> web.Response:
+    check_known(request.query.keys(), JOBS_QUERY, "query parameter")
     job = await submit_form(request, task=request.query.get("task", "transcribe"), dialect="jobs")
     return web.json_response(
         transcription_job_view(job), status=202, headers={"Location": f"/v1/transcription-jobs/{job.id}"}
@@ -140,6 +152,7 @@ async def job_result(request: web.Request) -> web.Response:
             extra={"status": view["status"]},
         )
     body, content_type = openai_result(job)
+    await request.app[SERVICE].forget_unless_retained(job)
     return web.Response(text=body, content_type=content_type)
 
 

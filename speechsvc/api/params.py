@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from speechsvc.asr.engine import TranscribeOptions
-from speechsvc.errors import InvalidRequest
+from speechsvc.errors import DiarizationUnavailable, InvalidRequest, UnsupportedValue
 
 TRUE_WORDS = ("true", "1", "yes", "on")
 FALSE_WORDS = ("false", "0", "no", "off")
@@ -42,6 +42,34 @@ def parse_int(fields: Mapping[str, str], name: str, default: int, low: int, high
     if value != int(value):
         raise InvalidRequest(f"{name} must be a whole number from {low} to {high}", param=name)
     return int(value)
+
+
+SPEAKERS_RANGE = (1, 32)
+
+
+def check_unsupported(fields: Mapping[str, str]) -> None:
+    """Parameters of the contract this server cannot honour yet are a 400, never silently ignored:
+    diarize=true, crosstalk=auto, stream=true, a chunking strategy other than auto, character timestamps.
+    num_speakers and its bounds are checked and, without diarize, have no effect (seed 001's own example
+    sends diarize=false with num_speakers)."""
+    if parse_bool(fields, "diarize", False):
+        raise DiarizationUnavailable(param="diarize")
+    for name in ("num_speakers", "min_speakers", "max_speakers"):
+        parse_int(fields, name, 1, *SPEAKERS_RANGE)
+    crosstalk = (fields.get("crosstalk") or "off").strip().lower()
+    if crosstalk not in ("off", "auto"):
+        raise InvalidRequest("crosstalk must be auto or off", param="crosstalk")
+    if crosstalk == "auto":
+        raise UnsupportedValue(
+            "cross-talk suppression is not available on this server: send crosstalk=off", param="crosstalk"
+        )
+    if parse_bool(fields, "stream", False):
+        raise UnsupportedValue("streamed transcripts are not available: send stream=false", param="stream")
+    if (fields.get("chunking_strategy") or "auto").strip().lower() != "auto":
+        raise UnsupportedValue("only chunking_strategy=auto: audio is always cut by voice activity",
+                               param="chunking_strategy")  # fmt: skip
+    if (fields.get("timestamps_granularity") or "word").strip().lower() not in ("word", "none"):
+        raise UnsupportedValue("timestamps_granularity must be word or none", param="timestamps_granularity")
 
 
 def decoder_options(fields: Mapping[str, str]) -> TranscribeOptions:

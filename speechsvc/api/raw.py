@@ -10,7 +10,8 @@ from aiohttp import web
 from speechsvc.api.body import spool_body
 from speechsvc.api.keys import SERVICE
 from speechsvc.api.middleware import REQUEST_ID_KEY, identity_of
-from speechsvc.api.params import decoder_options, parse_number
+from speechsvc.api.params import check_unsupported, decoder_options, parse_bool, parse_number
+from speechsvc.api.spec import RAW_POLL, RAW_SUBMIT, check_known
 from speechsvc.audio.layout import parse_channel_labels, parse_channel_layout
 from speechsvc.audio.media import is_accepted_media_type
 from speechsvc.callbacks import header_safe
@@ -29,6 +30,8 @@ routes = web.RouteTableDef()
 async def submit(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE]
     query = request.query
+    check_known(query.keys(), RAW_SUBMIT, "query parameter")
+    check_unsupported(query)
     job_request = build_job_request(
         service.registry,
         service.config,
@@ -42,7 +45,9 @@ async def submit(request: web.Request) -> web.StreamResponse:
         callback_url=query.get("callback") or request.headers.get("x-callback-url"),
         userdata=query.get("userdata") or request.headers.get("x-userdata"),
     )
-    job_request = dataclasses.replace(job_request, x_request_id=request[REQUEST_ID_KEY])
+    job_request = dataclasses.replace(
+        job_request, x_request_id=request[REQUEST_ID_KEY], retain=parse_bool(query, "retain", True)
+    )
     wait_s = parse_number(query, "wait", 0.0, 0.0, MAX_WAIT_S)
     if not is_accepted_media_type(request.content_type):
         raise UnsupportedMediaType(f"Content-Type {request.content_type!r} is not an accepted audio type")
@@ -55,7 +60,10 @@ async def submit(request: web.Request) -> web.StreamResponse:
     if wait_s > 0:
         job = await service.wait(job_id, wait_s)
         if job is not None and job.status.finished:
-            return job_response(job, None, with_body=True)
+            answer = job_response(job, None, with_body=True)
+            if answer.status == 200 and job.result is not None:
+                await service.forget_unless_retained(job)
+            return answer
     return web.json_response(
         {"request_id": job_id, "success": True, "error": None, "status": JobStatus.QUEUED.value},
         status=202,
@@ -69,13 +77,18 @@ async def submit(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/v1/transcribe/{request_id}")  # HEAD too: aiohttp answers it with the same headers
 async def status(request: web.Request) -> web.StreamResponse:
+    check_known(request.query.keys(), RAW_POLL, "query parameter")
     job = await request.app[SERVICE].job_for(identity_of(request), request.match_info["request_id"])
     spec = parse_format(request.query["format"]) if "format" in request.query else None
-    return job_response(job, spec, with_body=request.method != "HEAD")
+    answer = job_response(job, spec, with_body=request.method != "HEAD")
+    if request.method == "GET" and answer.status == 200 and job.result is not None:
+        await request.app[SERVICE].forget_unless_retained(job)  # retain=false: delivered once
+    return answer
 
 
 @routes.delete("/v1/transcribe/{request_id}")
 async def delete(request: web.Request) -> web.StreamResponse:
+    check_known(request.query.keys(), {}, "query parameter")
     service = request.app[SERVICE]
     owned = await service.job_for(identity_of(request), request.match_info["request_id"])
     job = await service.store.delete(owned.id)

@@ -12,7 +12,8 @@ from aiohttp import web
 
 from speechsvc.api.keys import SERVICE, UPLOADS
 from speechsvc.api.middleware import REQUEST_ID_KEY, identity_of
-from speechsvc.api.params import decoder_options
+from speechsvc.api.params import decoder_options, parse_bool
+from speechsvc.api.spec import AUDIO_JOB, UPLOAD_COMPLETE, UPLOAD_CREATE, check_known
 from speechsvc.audio.layout import parse_channel_labels, parse_channel_layout
 from speechsvc.errors import InvalidRequest, RequestNotFound
 from speechsvc.results.formats import parse_format
@@ -52,6 +53,7 @@ def _absolute(request: web.Request, view: dict[str, Any]) -> dict[str, Any]:
 @routes.post("/v1/audio/uploads")
 async def create_upload(request: web.Request) -> web.Response:
     body = await read_json(request)
+    check_known(body, UPLOAD_CREATE, "field")
     size = body.get("size_bytes")
     if not isinstance(size, int) or isinstance(size, bool):
         raise InvalidRequest("size_bytes must be an integer", param="size_bytes")
@@ -81,6 +83,7 @@ async def get_upload(request: web.Request) -> web.Response:
 @routes.post("/v1/audio/uploads/{upload_id}/complete")
 async def complete_upload(request: web.Request) -> web.Response:
     body = await read_json(request) if request.can_read_body else {}
+    check_known(body, UPLOAD_COMPLETE, "field")
     uploads = request.app[UPLOADS]
     owned = await uploads.owned(identity_of(request), request.match_info["upload_id"])
     upload = await uploads.complete(owned.id, _text(body, "sha256"))
@@ -91,6 +94,7 @@ async def complete_upload(request: web.Request) -> web.Response:
 async def create_audio_job(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     body = await read_json(request)
+    check_known(body, AUDIO_JOB, "field")
     identity = identity_of(request)
     upload = await request.app[UPLOADS].completed(identity, _text(body, "upload_id") or "")
     job_request = build_job_request(
@@ -106,8 +110,13 @@ async def create_audio_job(request: web.Request) -> web.Response:
         callback_url=_text(body, "callback_url"),
         userdata=None,
     )
+    retain = parse_bool({"retain": str(body.get("retain", True)).lower()}, "retain", True)
     job_request = dataclasses.replace(
-        job_request, x_request_id=request[REQUEST_ID_KEY], dialect="uploads", upload_id=upload.id
+        job_request,
+        x_request_id=request[REQUEST_ID_KEY],
+        dialect="uploads",
+        upload_id=upload.id,
+        retain=retain,
     )
     await service.check_queue(identity)
     job = await service.accept_upload(uuid.uuid4().hex, upload, job_request, identity)
@@ -122,4 +131,7 @@ async def get_audio_job(request: web.Request) -> web.Response:
     job = await request.app[SERVICE].job_for(identity_of(request), request.match_info["job_id"], message)
     if job.request.dialect != "uploads":
         raise RequestNotFound(message, param="job_id")
-    return web.json_response(audio_job_view(job))
+    answer = web.json_response(audio_job_view(job))
+    if job.result is not None and job.status.finished:
+        await request.app[SERVICE].forget_unless_retained(job)  # retain=false: delivered once
+    return answer

@@ -89,11 +89,43 @@ class ChannelBatching(Protocol):
     ) -> list[ChannelTranscript]: ...
 
 
+MIN_WORD_S = 0.02  # one step of Whisper's alignment (20 ms): no word is shorter
+
+
+def with_duration(words: list[Word], segment_end: float) -> tuple[Word, ...]:
+    """No zero-length words: the alignment gives start == end to a token squeezed between two others
+    (a "%" after "5", a short word in fast speech). Such a word gets one alignment step from the gap after
+    it, or failing that before it; with no gap on either side it is merged into the word before it (or
+    after it, at the start)."""
+    out: list[Word] = []
+    for number, word in enumerate(words):
+        if word.end - word.start >= MIN_WORD_S:
+            out.append(word)
+            continue
+        following = words[number + 1].start if number + 1 < len(words) else max(segment_end, word.start)
+        previous = out[-1].end if out else 0.0
+        end = round(min(word.start + MIN_WORD_S, max(following, word.end)), 3)
+        start = round(max(previous, min(word.start, end - MIN_WORD_S)), 3)
+        if end - start >= MIN_WORD_S - 1e-9:
+            out.append(Word(start, end, word.word, word.confidence))
+        elif out:  # no room: one word with the one before
+            before = out.pop()
+            out.append(Word(before.start, max(before.end, word.end), before.word + word.word,
+                            min(before.confidence, word.confidence)))  # fmt: skip
+        else:  # the first word, with no room before it: it joins the next one
+            words[number + 1] = Word(word.start, words[number + 1].end, word.word + words[number + 1].word,
+                                     min(word.confidence, words[number + 1].confidence))  # fmt: skip
+    return tuple(out)
+
+
 def to_segment(seg: Any) -> Segment:
     """A faster-whisper Segment as ours."""
-    words = tuple(
-        Word(round(w.start, 3), round(w.end, 3), w.word, round(float(w.probability), 4))
-        for w in seg.words or ()
+    words = with_duration(
+        [
+            Word(round(w.start, 3), round(w.end, 3), w.word, round(float(w.probability), 4))
+            for w in seg.words or ()
+        ],
+        round(seg.end, 3),
     )
     return Segment(
         round(seg.start, 3),

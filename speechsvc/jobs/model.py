@@ -43,6 +43,7 @@ class JobRequest:
     response_format: str | None = None  # the OpenAI dialects' result shape
     granularities: tuple[str, ...] = ()
     upload_id: str | None = None
+    retain: bool = True  # False: the job and its result are deleted once delivered (zero retention)
 
     @property
     def single_callback(self) -> bool:
@@ -63,6 +64,7 @@ class JobRequest:
             "response_format": self.response_format,
             "granularities": list(self.granularities),
             "upload_id": self.upload_id,
+            "retain": self.retain,
         }
 
     @classmethod
@@ -81,4 +83,5 @@ class JobRequest:
             response_format=data.get("response_format"),
             granularities=tuple(data.get("granularities", ())),
             upload_id=data.get("upload_id"),
+            retain=data.get("retain", True),
         )

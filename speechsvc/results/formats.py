@@ -18,6 +18,7 @@ CONTENT_TYPES = {
     "txt": "text/plain; charset=utf-8",
 }
 CONTROL_RANGE = (1, 1000)
+CUE_FORMATS = ("srt", "vtt")  # the formats that honour max_lines and line_char_limit
 # ASCII digits only: str.isdigit() is true for "²", which int() refuses (a 500 before this was written).
 _CONTROL_VALUE = re.compile(r"[0-9]{1,4}", re.ASCII)
 MAX_FORMAT_CHARS = 200
@@ -63,4 +64,9 @@ def parse_format(text: str | None) -> FormatSpec:
         if not CONTROL_RANGE[0] <= number <= CONTROL_RANGE[1]:
             raise InvalidRequest(f"{key} must be between 1 and 1000", param="format")
         values[key] = number
+    if values and name not in CUE_FORMATS:
+        raise InvalidRequest(
+            f"{name} has no cues: max_lines and line_char_limit apply to {' and '.join(CUE_FORMATS)} only",
+            param="format",
+        )
     return FormatSpec(name, values.get("max_lines"), values.get("line_char_limit"))

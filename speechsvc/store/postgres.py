@@ -443,6 +443,9 @@ class PostgresStore:
         rows = await self._rows("SELECT * FROM webhooks WHERE job_id = %s ORDER BY created_at", (job_id,))
         return [Delivery.from_row(row) for row in rows]
 
+    async def webhook_forget(self, delivery_id: str) -> None:
+        await self._rows("UPDATE webhooks SET payload = '' WHERE id = %s", (delivery_id,))
+
     async def jobs_missing_delivery(self, stale_s: float = 0.0) -> list[str]:
         """Finished job-dialect jobs with no webhook event, finished `stale_s` ago (not one whose node is
         about to store its event right now)."""

@@ -382,6 +382,10 @@ class SqliteStore:
         rows = await self._fetch("SELECT * FROM webhooks WHERE job_id = ? ORDER BY created_at", (job_id,))
         return [Delivery.from_row(row) for row in rows]
 
+    async def webhook_forget(self, delivery_id: str) -> None:
+        """Drop a finished delivery's payload (zero retention); its row stays as the delivery record."""
+        await self._write("UPDATE webhooks SET payload = '' WHERE id = ?", (delivery_id,))
+
     async def jobs_missing_delivery(self, stale_s: float = 0.0) -> list[str]:
         """Finished jobs of the job dialects with a callback URL but no webhook row: a crash came between
         storing the result and storing its event."""

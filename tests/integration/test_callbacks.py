@@ -115,3 +115,12 @@ async def test_signed_callback_verifies_with_standardwebhooks(make_client: Any) 
     assert payload["status"] == "Completed"
     with pytest.raises(Exception, match="signature"):
         Webhook(SECRET).verify(call.body + b" ", call.headers)
+
+
+async def test_every_delivery_carries_a_webhook_id_signed_or_not(make_client: Any) -> None:
+    client = await make_client()  # no --webhook-secret
+    with CallbackReceiver() as receiver:
+        response = await post_audio(client, corpus("stereo_diarization.wav"), callback=receiver.url)
+        (call,) = await receiver.arrived(1)
+    assert call.headers["webhook-id"] == f"msg_{response.headers['x-requestid']}"
+    assert "webhook-signature" not in call.headers and "x-orpheus-signature" not in call.headers

@@ -2,13 +2,16 @@
 transcription jobs (seed 002), resumable uploads and audio jobs (seed 000), signed retried webhooks."""
 
 import hashlib
+import hmac
 import io
 import json
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp.test_utils import TestClient
 from standardwebhooks.webhooks import Webhook
 
@@ -18,6 +21,18 @@ from tests.test_hardening.test_rejections import expect_error
 
 ClientFactory = Callable[..., Awaitable[TestClient]]
 SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def seed_000_verify(raw_body: str, sig_header: str, secret: str) -> bool:
+    """Seed 000's verify(), line by line in Python: what a receiver written against it runs."""
+    parts = dict(part.split("=", 1) for part in sig_header.split(","))
+    timestamp = int(parts["t"], 10)
+    if abs(time.time() - timestamp) > 300:
+        raise ValueError("timestamp too old")
+    expected = hmac.new(secret.encode(), f"{timestamp}.{raw_body}".encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode(), parts["v1"].encode()):
+        raise ValueError("bad signature")
+    return True
 
 
 def form(path: Path, **fields: str) -> aiohttp.FormData:
@@ -157,6 +172,9 @@ async def test_upload_in_pieces_then_job_with_signed_retried_webhook(make_client
     for attempt in (first, second):
         payload = Webhook(SECRET).verify(attempt.body, attempt.headers)
         assert payload["type"] == "transcription.completed"
+        assert seed_000_verify(attempt.body.decode(), attempt.headers["x-orpheus-signature"], SECRET)
+        with pytest.raises(ValueError):
+            seed_000_verify(attempt.body.decode() + " ", attempt.headers["x-orpheus-signature"], SECRET)
         assert payload["data"]["id"] == job_view["id"] and payload["data"]["status"] == "completed"
     await expect_error(await client.get("/v1/audio/jobs/nope"), 404, "request_not_found")
 

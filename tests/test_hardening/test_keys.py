@@ -114,9 +114,21 @@ async def test_429_per_key_with_honest_retry_after(make_client: Any) -> None:
     await expect_error(response, 429, "rate_limit_exceeded")
     assert 1 <= int(response.headers["Retry-After"]) <= 60
     assert (await submit(client, {"x-api-key": second})).status == 202  # limits are per key
-    assert (
-        await client.get("/v1/transcribe/x", headers={"x-api-key": first})
-    ).status == 404  # polls not counted
+    # polls have their own budget (10 x the main one by default): the exhausted key can still poll
+    assert (await client.get("/v1/transcribe/x", headers={"x-api-key": first})).status == 404
+
+
+async def test_every_request_counts_polls_in_their_own_budget(make_client: Any) -> None:
+    client = await make_client(rate_limit_rpm=2, poll_rate_limit_rpm=3)
+    _, key = await create_key(client.app[STORE], "a")
+    headers = {"x-api-key": key}
+    statuses = [(await client.get("/v1/transcribe/x", headers=headers)).status for _ in range(4)]
+    assert statuses == [404, 404, 404, 429]  # GET polls: 3 a minute
+    assert (await client.head("/v1/transcribe/x", headers=headers)).status == 429
+    assert (await client.delete("/v1/transcribe/x", headers=headers)).status == 404  # DELETE: main budget
+    assert (await client.get("/v1/models", headers=headers)).status == 429  # every GET is a poll here
+    assert (await submit(client, headers)).status == 202
+    await expect_error(await submit(client, headers), 429, "rate_limit_exceeded")  # DELETE + POST = 2
 
 
 async def test_rate_limiter_window_slides(tmp_path: Path) -> None:

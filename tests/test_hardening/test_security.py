@@ -384,3 +384,18 @@ def test_decoded_bytes_limit_while_decoding() -> None:
         max_decoded_bytes=10**7,
     )  # fmt: skip
     assert len(samples) * 4 > 100_000
+
+
+# --- issue 13, item 7: which id is which -------------------------------------------------------------------
+
+
+async def test_errors_of_job_endpoints_name_the_job(make_client: Any) -> None:
+    client = await make_client()
+    response = await client.get("/v1/transcribe/nosuchjob", headers={"X-Request-ID": "http-1"})
+    body = await expect_error(response, 404, "request_not_found")
+    assert body["job_id"] == "nosuchjob" and body["request_id"] == "http-1"  # the job, and the HTTP request
+    assert response.headers["x-requestid"] == "nosuchjob" and response.headers["X-Request-ID"] == "http-1"
+    body = await expect_error(await client.get("/v1/transcription-jobs/j-2/result"), 404, "request_not_found")
+    assert body["job_id"] == "j-2"
+    body = await expect_error(await submit_open_with(client, format="nope"), 400, "invalid_request")
+    assert "job_id" not in body  # no job was made

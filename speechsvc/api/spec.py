@@ -1,0 +1,133 @@
+"""The parameters each endpoint accepts, in one place: the handlers refuse anything else (400
+unknown_parameter, naming it) and GET /openapi.json is built from the same tables, so the two cannot
+drift apart."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from speechsvc.errors import InvalidRequest
+
+
+class UnknownParameter(InvalidRequest):
+    """The request names a parameter this endpoint does not have."""
+
+    code = "unknown_parameter"
+
+
+@dataclass(frozen=True)
+class Param:
+    description: str
+    type: str = "string"  # an OpenAPI type: string, integer, number, boolean
+    enum: tuple[str, ...] = ()
+
+
+_DECODER = {
+    "language": Param("ISO-639-1 code or `auto` (per-channel detection); `en` on English-only models"),
+    "model": Param("a model from GET /v1/models; default: the server's --model"),
+    "task": Param(
+        "transcribe, or translate to English (multilingual models)", enum=("transcribe", "translate")
+    ),
+    "vad": Param("skip non-speech before decoding (default true)", "boolean"),
+    "beam_size": Param("beam width, 1-10 (default 5)", "integer"),
+    "prompt": Param("text that conditions the decoder (vocabulary, names), at most 2000 characters"),
+    "hotwords": Param("words to favour, at most 2000 characters"),
+    "temperature": Param("sampling temperature 0-1 (default: 0 with fallback)", "number"),
+}
+_CHANNELS = {
+    "channel_layout": Param(
+        "[stream].channel[,…], zero-based: which channels to transcribe, each on its own"
+    ),
+    "channel_labels": Param("comma list naming the selected channels in order, e.g. agent,customer"),
+}
+_NOT_YET = {
+    "diarize": Param("speaker diarization: only `false` is accepted by this server (true: 400)", "boolean"),
+    "num_speakers": Param("with diarize=true only (not available on this server)", "integer"),
+    "min_speakers": Param("with diarize=true only (not available on this server)", "integer"),
+    "max_speakers": Param("with diarize=true only (not available on this server)", "integer"),
+    "crosstalk": Param("cross-talk suppression: only `off` is accepted by this server", enum=("off",)),
+}
+RETAIN = Param("false: delete the job and its result once delivered (callback attempted, or first 200 GET)",
+               "boolean")  # fmt: skip
+FORMAT = Param(
+    "xml (default), json, srt, vtt, txt, html; srt/vtt take controls: srt,max_lines:2,line_char_limit:32"
+)
+
+RAW_SUBMIT = {
+    **_CHANNELS,
+    **_DECODER,
+    "callback": Param("URL for the single-attempt completion callback (also header x-callback-url)"),
+    "userdata": Param("opaque printable ASCII, at most 4 KiB, returned as x-userdata (also a header)"),
+    "format": FORMAT,
+    "word_timestamps": Param("word times and confidences (default true)", "boolean"),
+    "wait": Param(
+        "seconds (0-300) to hold the request: 200 with the result if it finishes in time", "number"
+    ),
+    "retain": RETAIN,
+    **_NOT_YET,
+}
+RAW_POLL = {"format": FORMAT}
+
+OPENAI_FORM = {
+    "file": Param("the audio file", "string"),
+    "model": Param("whisper-1 (the server's default) or a model from GET /v1/models"),
+    "language": _DECODER["language"],
+    "prompt": _DECODER["prompt"],
+    "hotwords": _DECODER["hotwords"],
+    "temperature": _DECODER["temperature"],
+    "vad": _DECODER["vad"],
+    "beam_size": _DECODER["beam_size"],
+    "response_format": Param(
+        "json, text, srt, verbose_json or vtt", enum=("json", "text", "srt", "verbose_json", "vtt")
+    ),
+    "timestamp_granularities[]": Param("word and/or segment (verbose_json)"),
+    "timestamp_granularities": Param("comma list: word, segment"),
+    "timestamps_granularity": Param("seed 001: none or word (character: 400)", enum=("none", "word")),
+    "stream": Param("only false: streamed transcripts are not available (true: 400)", "boolean"),
+    "chunking_strategy": Param(
+        "only auto: the server always cuts the audio by voice activity", enum=("auto",)
+    ),
+    "enable_logging": Param(
+        "seed 001: false = zero retention, nothing of the request outlives the answer", "boolean"
+    ),
+    **_CHANNELS,
+    **_NOT_YET,
+}
+# Fields of the OpenAI and seed 001 shapes that are accepted and ignored, with the reason (README).
+OPENAI_IGNORED = {
+    "tag_audio_events": "seed 001 sends it (default true); Whisper writes no audio-event tags, and "
+    "refusing it would break every seed 001 client, so it has no effect",
+    "orq": "seed 001's gateway routing (fallbacks, retries, cache); there is no gateway in front of one "
+    "self-hosted model",
+    "user": "OpenAI's end-user id for abuse monitoring; the API key identifies the caller here",
+}
+JOBS_FORM = {**OPENAI_FORM, "callback_url": Param("URL for the signed, retried webhook"), "retain": RETAIN}
+
+JOBS_QUERY = {"task": Param("transcribe (default) or translate", enum=("transcribe", "translate"))}
+AUDIO_JOB = {
+    "upload_id": Param("a completed upload"),
+    **_CHANNELS,
+    **{name: _DECODER[name] for name in ("language", "model", "task", "vad", "beam_size", "prompt")},
+    "format": FORMAT,
+    "callback_url": Param("URL for the signed, retried webhook"),
+    "retain": RETAIN,
+}
+UPLOAD_CREATE = {
+    "file_name": Param("the file's name, 1-255 characters"),
+    "mime_type": Param("an accepted audio or video type, e.g. audio/wav"),
+    "size_bytes": Param("the whole file's size; every PUT is checked against it", "integer"),
+}
+UPLOAD_COMPLETE = {"sha256": Param("hex SHA-256 of the whole file, checked if given")}
+
+
+def check_known(given: Iterable[str], known: Mapping[str, Param], where: str,
+                ignored: Mapping[str, str] | None = None) -> None:  # fmt: skip
+    """400 unknown_parameter for the first name that is neither known nor knowingly ignored."""
+    for name in given:
+        if name in known or (ignored is not None and name in ignored):
+            continue
+        close = difflib.get_close_matches(name, list(known), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UnknownParameter(f"unknown {where} {name[:100]!r}{hint}", param=name[:100])
