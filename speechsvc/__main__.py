@@ -16,7 +16,14 @@ from speechsvc.app import create_app
 from speechsvc.asr.models import ModelRegistry, whisper_loader
 from speechsvc.auth import is_loopback
 from speechsvc.cli import add_transcribe_arguments, transcribe_files
-from speechsvc.config import Config, add_config_arguments, build_config
+from speechsvc.config import (
+    MODELS_FIELDS,
+    STORE_FIELDS,
+    TRANSCRIBE_FIELDS,
+    Config,
+    add_config_arguments,
+    build_config,
+)
 from speechsvc.errors import StoreUnavailable
 from speechsvc.keys_cli import add_keys_arguments, count_active_keys, run_keys
 
@@ -24,8 +31,12 @@ CONFIG_FIELDS = frozenset(field.name for field in dataclasses.fields(Config))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="speechsvc", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="speechsvc",
+        description="Self-hosted speech-to-text for telephony recordings. Every flag can also be set by "
+        "the environment variable its help names; flags win.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser("serve", help="run the HTTP service (with --no-worker: the API only)")
     add_config_arguments(serve)
     worker = commands.add_parser(
@@ -34,12 +45,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     add_config_arguments(worker)
     transcribe = commands.add_parser("transcribe", help="transcribe files offline and print the result")
-    add_config_arguments(transcribe)
+    add_config_arguments(transcribe, only=TRANSCRIBE_FIELDS)
     add_transcribe_arguments(transcribe)
     models = commands.add_parser("models", help="list the models this installation can serve")
-    add_config_arguments(models)
+    add_config_arguments(models, only=MODELS_FIELDS)
     keys = commands.add_parser("keys", help="create, list or revoke API keys")
-    add_config_arguments(keys)
+    add_config_arguments(keys, only=STORE_FIELDS)
     add_keys_arguments(keys)
     return parser.parse_args(argv)
 
@@ -52,8 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"speechsvc: {exc}", file=sys.stderr)
         return 2
+    if args.command == "transcribe":
+        missing = [str(path) for path in args.files if not path.is_file()]
+        if missing:  # before anything is loaded: one line, exit 2
+            print(f"speechsvc: no such file: {', '.join(missing)}", file=sys.stderr)
+            return 2
+    quiet = args.command == "transcribe" and config.log_level != "debug"  # a person reads stderr here
     logging.basicConfig(
-        level=config.log_level.upper(),
+        level="WARNING" if quiet else config.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )

@@ -25,14 +25,22 @@ LONG_FILE_BYTES = 2 * 1024 * 1024  # show a progress bar for files larger than t
 
 
 def add_transcribe_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    parser.add_argument("--channel-layout", default=None)
-    parser.add_argument("--channel-labels", default=None)
-    parser.add_argument("--format", default="txt", help="xml, json, srt, vtt or txt (default txt)")
-    parser.add_argument("--language", default=None)
-    parser.add_argument("--task", default="transcribe")
-    parser.add_argument("--beam-size", default="5")
-    parser.add_argument("--no-vad", action="store_true")
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="recordings to transcribe")
+    parser.add_argument(
+        "--channel-layout",
+        default=None,
+        help="[stream].channel[,…] to transcribe, e.g. 0,1 (default: every channel)",
+    )
+    parser.add_argument(
+        "--channel-labels", default=None, help="names of the selected channels, e.g. agent,customer"
+    )
+    parser.add_argument("--format", default="txt", help="xml, json, srt, vtt, txt or html (default: txt)")
+    parser.add_argument(
+        "--language", default=None, help="ISO-639-1 code or auto (default: auto; en on tiny.en)"
+    )
+    parser.add_argument("--task", default="transcribe", help="transcribe or translate (default: transcribe)")
+    parser.add_argument("--beam-size", default="5", help="beam width 1-10 (default: 5)")
+    parser.add_argument("--no-vad", action="store_true", help="decode silence too (default: skip it)")
     parser.add_argument(
         "--media-type", default=None, help="the file's media type (default: from its name), e.g. audio/basic"
     )

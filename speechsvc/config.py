@@ -101,6 +101,51 @@ class Config:
         )
 
 
+HELP = {
+    "host": "address to listen on; anything but loopback needs an API key (or --no-auth)",
+    "port": "HTTP port of `serve`",
+    "data_dir": "SQLite store, spooled and stored audio, uploads, the joined model cache",
+    "model": "default model: tiny.en, base, a CTranslate2 directory, or a hub name (needs internet)",
+    "device": "auto (CUDA when CTranslate2 sees a GPU), cpu or cuda",
+    "compute_type": "CTranslate2 compute type; auto = int8 on CPU, float16 on CUDA",
+    "workers": "engine slots per device (engine calls at once); 0 = one per core on the CPU, 2 per GPU",
+    "cpu_threads": "CTranslate2 threads per slot; 0 = cores / slots",
+    "batch_size": "VAD chunks per batch across jobs; 1 = the sequential decoder; 0 = 1 on CPU, 16 on CUDA",
+    "device_index": "GPUs to use, e.g. 0,1: a replica of the model on each",
+    "max_upload_bytes": "largest request body or upload, checked while streaming (413)",
+    "max_duration_s": "longest audio accepted, in seconds (413 audio_too_long)",
+    "max_channels": "most audio channels of a file, all streams together (422 too_many_channels)",
+    "decode_timeout_s": "time limit of each decoder child process",
+    "decode_memory_mb": "memory limit of each decoder child process",
+    "no_auth": "serve without API keys, on any address",
+    "rate_limit_rpm": "requests per key per minute, GET/HEAD polls aside (429); 0 = no limit",
+    "poll_rate_limit_rpm": "GET/HEAD requests per key per minute; 0 = 10 x --rate-limit-rpm",
+    "max_queue": "jobs waiting, all keys together; more get 503 queue_full",
+    "max_queue_per_key": "jobs one key may have waiting; more get 429 key_queue_full; 0 = no share",
+    "max_disk_bytes": "spool + uploads + audio on disk (507 beyond it); 0 = keep 10 % of the volume free",
+    "max_decoded_bytes": "one job's decoded audio, all channels together (413 decoded_too_large)",
+    "retention_h": "hours after which finished jobs, results and audio are deleted",
+    "keep_audio": "keep a job's audio until retention instead of deleting it once the result is stored",
+    "upload_expiry_h": "hours after which a resumable upload expires and its bytes are deleted",
+    "webhook_retry_base_s": "first retry delay of job webhooks (doubles, 3 retries)",
+    "sync_timeout_s": "how long the synchronous OpenAI endpoints wait for their job (then 504)",
+    "webhook_secret": "sign callbacks and webhooks (Standard Webhooks and X-Orpheus-Signature)",
+    "callback_timeout_s": "timeout of one callback or webhook attempt",
+    "callback_deny_private": "also refuse loopback and private callback addresses",
+    "log_level": "debug, info, warning or error (the offline CLI shows library logs only at debug)",
+    "database": "sqlite:///PATH (default <data-dir>/speechsvc.sqlite3) or postgresql://… shared by a cluster",
+    "no_worker": "serve the API only: accept, probe, store, answer; never load the model",
+    "metrics_port": "`speechsvc worker`: port of its /healthz, /readyz and /metrics",
+    "lease_s": "seconds a worker holds a job without renewing it; a dead worker's jobs are taken after this",
+}
+# The flags of the commands that use only part of the configuration.
+TRANSCRIBE_FIELDS = ("data_dir", "model", "device", "compute_type", "workers", "cpu_threads", "batch_size",
+                     "device_index", "max_duration_s", "max_channels", "max_decoded_bytes", "decode_timeout_s",
+                     "decode_memory_mb", "log_level")  # fmt: skip
+STORE_FIELDS = ("data_dir", "database", "log_level")
+MODELS_FIELDS = ("data_dir", "model", "log_level")
+
+
 def _parse_bool(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -123,19 +168,27 @@ def _convert(field: dataclasses.Field[Any], text: str) -> Any:
     return text
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, *, nested: bool = False) -> None:
-    """Add one flag per Config field; defaults are None so that the environment can fill the gaps.
+def add_config_arguments(
+    parser: argparse.ArgumentParser, *, nested: bool = False, only: tuple[str, ...] | None = None
+) -> None:
+    """Add one flag per Config field (or per field in `only`), each with its help, default and environment
+    variable; argparse's own defaults are None so that the environment can fill the gaps.
 
     `nested` is for a sub-subcommand's copy of the flags: its defaults are suppressed, so that they do
     not overwrite what was given before the sub-subcommand (argparse applies subparser defaults last).
     """
     for field in dataclasses.fields(Config):
+        if only is not None and field.name not in only:
+            continue
         flag = "--" + field.name.replace("_", "-")
         default = argparse.SUPPRESS if nested else None
+        shown = "off" if field.default is False else "none" if field.default in (None, "") else field.default
+        text = f"{HELP[field.name]} (default: {shown}; env {ENV_PREFIX}{field.name.upper()})"
+        text = text.replace("%", "%%")  # argparse formats help with %
         if "bool" in str(field.type):
-            parser.add_argument(flag, action="store_const", const=True, default=default)
+            parser.add_argument(flag, action="store_const", const=True, default=default, help=text)
         else:
-            parser.add_argument(flag, default=default, metavar=field.name.upper())
+            parser.add_argument(flag, default=default, metavar=field.name.upper(), help=text)
 
 
 def build_config(args: argparse.Namespace | Mapping[str, Any], environ: Mapping[str, str]) -> Config:

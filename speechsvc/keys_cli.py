@@ -7,7 +7,7 @@ import asyncio
 from datetime import datetime, timezone
 
 from speechsvc.auth import KeyScope, create_key
-from speechsvc.config import Config, add_config_arguments
+from speechsvc.config import STORE_FIELDS, Config, add_config_arguments
 from speechsvc.store import open_store
 
 
@@ -25,7 +25,7 @@ def add_keys_arguments(parser: argparse.ArgumentParser) -> None:
     revoke = actions.add_parser("revoke", help="revoke a key by id or name")
     revoke.add_argument("key")
     for action in (create, listing, revoke):
-        add_config_arguments(action, nested=True)
+        add_config_arguments(action, nested=True, only=STORE_FIELDS)
 
 
 def _when(timestamp: float | None) -> str:
