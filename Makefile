@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
-.PHONY: install serve test lint bench cluster fixtures clean
+.PHONY: install serve test lint browser bench cluster fixtures clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +24,17 @@ lint: install
 	$(BIN)/ruff format --check speechsvc tests benchmarks scripts
 	$(BIN)/mypy
 
+# The page tests drive Debian's Chromium and its driver: installed here when missing and we are root
+# (apt-get); otherwise those tests skip and say why.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+	  echo "WARNING: no Chromium here: the browser tests will skip" >&2
+
 # Lint, types, then the whole suite. pytest's exit 5 ("no tests collected") is said loudly and
 # passed as 0, so that a run that collects nothing is visible as such rather than a red build.
-test: lint
+test: lint browser
 	$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "WARNING: pytest collected no tests" >&2; exit 0; fi; \
 	exit $$rc

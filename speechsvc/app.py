@@ -12,7 +12,7 @@ from aiohttp.abc import AbstractResolver
 from aiohttp.resolver import ThreadedResolver
 
 from speechsvc.address_policy import PolicyResolver
-from speechsvc.api import openai, ops, raw, uploads
+from speechsvc.api import openai, openapi, ops, raw, uploads
 from speechsvc.api.keys import (
     AUTH,
     CONFIG,
@@ -183,6 +183,8 @@ def create_app(
         app.add_routes(openai.routes)
         app.add_routes(uploads.routes)
     app.add_routes(ops.routes)
+    if role != "worker":
+        app.add_routes(openapi.routes)
     return app
 
 

@@ -30,7 +30,8 @@ from speechsvc.store import Store
 KEY_PREFIX = "ssk_"
 TOUCH_INTERVAL_S = 60.0  # last_used_at is written at most this often per key
 RATE_WINDOW_S = 60.0
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"})
+OPEN_PREFIXES = ("/docs/static/",)  # the docs page's own script and style
 Clock = Callable[[], float]
 
 

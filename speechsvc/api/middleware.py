@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from speechsvc.api.keys import AUTH, METRICS, POLL_RATE_LIMITER, RATE_LIMITER
-from speechsvc.auth import OPEN_PATHS, Identity
+from speechsvc.auth import OPEN_PATHS, OPEN_PREFIXES, Identity
 from speechsvc.errors import (
     InvalidRequest,
     MethodNotAllowed,
@@ -109,7 +109,11 @@ UPLOAD_CONTENT = re.compile(r"^/v1/audio/uploads/[^/]+/content$")
 @web.middleware
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """API keys on everything but the health and metrics endpoints; the per-key rate limit."""
-    if request.path in OPEN_PATHS or (request.method == "PUT" and UPLOAD_CONTENT.match(request.path)):
+    if (
+        request.path in OPEN_PATHS
+        or request.path.startswith(OPEN_PREFIXES)
+        or (request.method == "PUT" and UPLOAD_CONTENT.match(request.path))
+    ):
         return await handler(request)  # open, or authorised by the upload URL's own token
     identity = await request.app[AUTH].identify(request)
     request[IDENTITY_KEY] = identity

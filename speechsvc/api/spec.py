@@ -119,6 +119,7 @@ UPLOAD_CREATE = {
     "mime_type": Param("an accepted audio or video type, e.g. audio/wav"),
     "size_bytes": Param("the whole file's size; every PUT is checked against it", "integer"),
 }
+UPLOAD_CONTENT = {"token": Param("the upload URL's token: it alone authorises the PUT")}
 UPLOAD_COMPLETE = {"sha256": Param("hex SHA-256 of the whole file, checked if given")}
 
 

@@ -13,7 +13,7 @@ from aiohttp import web
 from speechsvc.api.keys import SERVICE, UPLOADS
 from speechsvc.api.middleware import REQUEST_ID_KEY, identity_of
 from speechsvc.api.params import decoder_options, parse_bool
-from speechsvc.api.spec import AUDIO_JOB, UPLOAD_COMPLETE, UPLOAD_CREATE, check_known
+from speechsvc.api.spec import AUDIO_JOB, UPLOAD_COMPLETE, UPLOAD_CONTENT, UPLOAD_CREATE, check_known
 from speechsvc.audio.layout import parse_channel_labels, parse_channel_layout
 from speechsvc.errors import InvalidRequest, RequestNotFound
 from speechsvc.results.formats import parse_format
@@ -65,6 +65,7 @@ async def create_upload(request: web.Request) -> web.Response:
 
 @routes.put("/v1/audio/uploads/{upload_id}/content")  # authorised by the token in the URL, not an API key
 async def put_content(request: web.Request) -> web.Response:
+    check_known(request.query.keys(), UPLOAD_CONTENT, "query parameter")
     upload = await request.app[UPLOADS].put_piece(
         request.match_info["upload_id"],
         request.query.get("token", ""),

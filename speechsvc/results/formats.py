@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from speechsvc.errors import InvalidRequest
 
-FORMATS = ("xml", "json", "srt", "vtt", "txt")
+FORMATS = ("xml", "json", "srt", "vtt", "txt", "html")
 DEFAULT_FORMAT = "xml"
 CONTENT_TYPES = {
     "xml": "application/xml; charset=utf-8",
@@ -16,6 +16,7 @@ CONTENT_TYPES = {
     "srt": "application/x-subrip; charset=utf-8",
     "vtt": "text/vtt; charset=utf-8",
     "txt": "text/plain; charset=utf-8",
+    "html": "text/html; charset=utf-8",
 }
 CONTROL_RANGE = (1, 1000)
 CUE_FORMATS = ("srt", "vtt")  # the formats that honour max_lines and line_char_limit

@@ -1,4 +1,4 @@
-"""Render the canonical result as json, xml (AppTek's shape), srt, vtt or txt."""
+"""Render the canonical result as json, xml (AppTek's shape), srt, vtt, txt or html (results/html.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 
 from speechsvc.results.canonical import Result
 from speechsvc.results.formats import FormatSpec
+from speechsvc.results.html import render_html
 
 
 def render(result: Result, spec: FormatSpec) -> str:
@@ -22,6 +23,8 @@ def render(result: Result, spec: FormatSpec) -> str:
         return render_xml(result)
     if spec.name == "txt":
         return result["text"] + "\n" if result["text"] else ""
+    if spec.name == "html":
+        return render_html(result)
     return render_subtitles(result, spec)
 
 

@@ -162,3 +162,16 @@ def test_parse_format(text: str | None, expected: FormatSpec) -> None:
 def test_parse_format_rejects(text: str) -> None:
     with pytest.raises(InvalidRequest):
         parse_format(text)
+
+
+def test_html_page_turns_chart_and_marked_words() -> None:
+    result = two_channel_result()
+    first = result["channels"][0]["segments"][0]  # type: ignore[index]
+    first["words"][0]["confidence"] = 0.2
+    first["words"][-1]["word"] = " <script>alert(1)</script>"
+    page = render(result, parse_format("html"))  # type: ignore[arg-type]
+    assert page.startswith("<!doctype html>") and "<script>" not in page and "&lt;script&gt;" in page
+    assert page.count('class="turn') == sum(len(c["segments"]) for c in result["channels"])  # type: ignore[attr-defined]
+    assert re.search(r'<mark class="low" title="confidence 0.20">', page)
+    assert "<svg" in page and "overlap" in page and "agent" in page and "customer" in page
+    assert "http" not in page.replace("http-equiv", "")  # self-contained: no external asset
