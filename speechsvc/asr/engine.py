@@ -95,8 +95,8 @@ MIN_WORD_S = 0.02  # one step of Whisper's alignment (20 ms): no word is shorter
 def with_duration(words: list[Word], segment_end: float) -> tuple[Word, ...]:
     """No zero-length words: the alignment gives start == end to a token squeezed between two others
     (a "%" after "5", a short word in fast speech). Such a word gets one alignment step from the gap after
-    it, or failing that before it; with no gap on either side it is merged into the word before it (or
-    after it, at the start)."""
+    it, or before it; with no gap, from the next (or previous) word if that one is long enough to spare it;
+    only between two words too short for that is it merged into the word before it (or after it)."""
     out: list[Word] = []
     for number, word in enumerate(words):
         if word.end - word.start >= MIN_WORD_S:
@@ -106,8 +106,18 @@ def with_duration(words: list[Word], segment_end: float) -> tuple[Word, ...]:
         previous = out[-1].end if out else 0.0
         end = round(min(word.start + MIN_WORD_S, max(following, word.end)), 3)
         start = round(max(previous, min(word.start, end - MIN_WORD_S)), 3)
+        after = words[number + 1] if number + 1 < len(words) else None
         if end - start >= MIN_WORD_S - 1e-9:
             out.append(Word(start, end, word.word, word.confidence))
+        elif after is not None and after.end - after.start >= 2 * MIN_WORD_S:  # take a step from the next
+            step = round(word.start + MIN_WORD_S, 3)
+            out.append(Word(word.start, step, word.word, word.confidence))
+            words[number + 1] = Word(step, after.end, after.word, after.confidence)
+        elif out and out[-1].end - out[-1].start >= 2 * MIN_WORD_S:  # or from the one before
+            before = out.pop()
+            step = round(before.end - MIN_WORD_S, 3)
+            out += [Word(before.start, step, before.word, before.confidence), Word(step, before.end, word.word,
+                                                                                 word.confidence)]  # fmt: skip
         elif out:  # no room: one word with the one before
             before = out.pop()
             out.append(Word(before.start, max(before.end, word.end), before.word + word.word,

@@ -31,10 +31,23 @@ def test_without_a_gap_after_it_it_takes_one_before() -> None:
     assert (words[1].start, words[1].end) == (0.48, 0.5)
 
 
-def test_squeezed_between_touching_words_it_is_merged() -> None:
+def test_squeezed_between_touching_words_it_takes_a_step_from_a_neighbour() -> None:
     words = with_duration([w(0.0, 0.5, " 5", 0.8), w(0.5, 0.5, "%", 0.6), w(0.5, 0.9, " off")], 1.0)
     check(words)
-    assert [x.word for x in words] == [" 5%", " off"]
+    assert [(x.word, x.start, x.end) for x in words] == [
+        (" 5", 0.0, 0.5),
+        ("%", 0.5, 0.52),
+        (" off", 0.52, 0.9),
+    ]
+    words = with_duration([w(0.0, 0.5, " 5"), w(0.5, 0.5, "%"), w(0.5, 0.51, "!")], 0.51)
+    check(words)
+    assert [(x.word, x.start, x.end) for x in words] == [(" 5", 0.0, 0.48), ("%!", 0.48, 0.51)]  # segment end
+
+
+def test_between_words_too_short_to_spare_a_step_it_is_merged() -> None:
+    words = with_duration([w(0.0, 0.03, " 5", 0.8), w(0.03, 0.03, "%", 0.6), w(0.03, 0.06, " x")], 0.06)
+    check(words)
+    assert [x.word for x in words] == [" 5%", " x"]
     assert words[0].confidence == 0.6
 
 
