@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_service import corpus_wer, http, service
+from bench_service import corpus_wer, http, service, wait_ready
 from calls import CORPUS, make_calls
 
 
@@ -39,15 +39,7 @@ def start(command: str, data_dir: Path, *args: str) -> tuple[subprocess.Popen[by
     port_flag = "--metrics-port" if command == "worker" else "--port"
     process = subprocess.Popen([sys.executable, "-m", "speechsvc", command, port_flag, str(port), "--data-dir",
                                 str(data_dir), "--log-level", "warning", *args])  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if http("GET", url + "/readyz")[0] == 200:
-                return process, url
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{command} did not become ready")
+    return wait_ready(process, f"http://127.0.0.1:{port}")
 
 
 def idle_overhead(url: str, rows: Callable[[str], dict[str, Any]], jobs: int) -> tuple[float, float]:

@@ -160,15 +160,19 @@ def start_server(
         "warning",
         *(["--batch-size", str(batch_size)] if batch_size else []),
     ]
-    process = subprocess.Popen(command)
-    url = f"http://127.0.0.1:{port}"
+    return wait_ready(subprocess.Popen(command), f"http://127.0.0.1:{port}")
+
+
+def wait_ready(process: subprocess.Popen[bytes], url: str) -> tuple[subprocess.Popen[bytes], str]:
+    """Wait (up to 2 minutes) until the node answers /readyz with 200."""
     for _ in range(600):
         try:
             if http("GET", url + "/readyz")[0] == 200:
                 return process, url
         except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("server did not become ready")
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not become ready")
 
 
 def main() -> int:

@@ -264,13 +264,16 @@ class PostgresStore:
         spooled.unlink(missing_ok=True)
 
     @contextlib.asynccontextmanager
-    async def local_audio(self, job_id: str, scratch_dir: Path) -> AsyncIterator[Path]:
-        path = scratch_dir / f"{job_id}.audio"
+    async def _local_copy(self, key: str, path: Path) -> AsyncIterator[Path]:
+        """The bytes of `key` in a local file for as long as the caller needs them."""
         try:
-            await self._get_file(_job_key(job_id), path)
+            await self._get_file(key, path)
             yield path
         finally:
             path.unlink(missing_ok=True)
+
+    def local_audio(self, job_id: str, scratch_dir: Path) -> contextlib.AbstractAsyncContextManager[Path]:
+        return self._local_copy(_job_key(job_id), scratch_dir / f"{job_id}.audio")
 
     async def delete_audio(self, job_id: str) -> None:
         await self._rows("DELETE FROM blobs WHERE key = %s", (_job_key(job_id),))
@@ -385,14 +388,8 @@ class PostgresStore:
                 digest.update(row["data"])
         return digest.hexdigest()
 
-    @contextlib.asynccontextmanager
-    async def local_upload(self, upload_id: str, scratch_dir: Path) -> AsyncIterator[Path]:
-        path = scratch_dir / f"{upload_id}.upload-copy"
-        try:
-            await self._get_file(_upload_key(upload_id), path)
-            yield path
-        finally:
-            path.unlink(missing_ok=True)
+    def local_upload(self, upload_id: str, scratch_dir: Path) -> contextlib.AbstractAsyncContextManager[Path]:
+        return self._local_copy(_upload_key(upload_id), scratch_dir / f"{upload_id}.upload-copy")
 
     async def audio_from_upload(self, job_id: str, upload_id: str) -> None:
         """The job gets its own copy of the bytes (in the database): it keeps them if the upload expires."""

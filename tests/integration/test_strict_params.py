@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
+from speechsvc.api.keys import STORE
 from tests.conftest import corpus
 from tests.integration.helpers import poll_until
 from tests.receiver import CallbackReceiver
@@ -136,3 +137,21 @@ async def test_enable_logging_false_leaves_nothing(make_client: Any, tmp_path: P
         await asyncio.sleep(0.05)
     assert result.status == 200
     assert (await client.get(f"/v1/transcription-jobs/{created['id']}")).status == 404
+
+
+async def test_retain_false_webhook_deletes_the_job_once_delivered(make_client: Any) -> None:
+    client = await make_client()
+    with CallbackReceiver() as receiver:
+        created = await client.post(
+            "/v1/transcription-jobs", data=form(retain="false", callback_url=receiver.url)
+        )
+        job = (await created.json())["id"]
+        (call,) = await receiver.arrived(1)
+    assert b"word0." in call.body  # the event carried the result: that was the delivery
+    for _ in range(100):
+        if (await client.get(f"/v1/transcription-jobs/{job}")).status == 404:
+            break
+        await asyncio.sleep(0.05)
+    assert (await client.get(f"/v1/transcription-jobs/{job}")).status == 404
+    (delivery,) = await client.app[STORE].webhook_for_job(job)
+    assert delivery.state == "delivered" and delivery.payload == ""  # no copy of the result kept
