@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import mimetypes
 import os
 import sys
@@ -42,6 +43,12 @@ def add_transcribe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beam-size", default="5", help="beam width 1-10 (default: 5)")
     parser.add_argument("--no-vad", action="store_true", help="decode silence too (default: skip it)")
     parser.add_argument(
+        "--crosstalk",
+        default="auto",
+        choices=("auto", "off"),
+        help="auto: don't transcribe a channel's delayed copy of another (default: auto)",
+    )
+    parser.add_argument(
         "--media-type", default=None, help="the file's media type (default: from its name), e.g. audio/basic"
     )
 
@@ -65,6 +72,7 @@ def transcribe_files(config: Config, args: argparse.Namespace) -> int:
             callback_url=None,
             userdata=None,
         )
+        request = dataclasses.replace(request, crosstalk=args.crosstalk)
         transcriber = registry.get()
     except SpeechsvcError as exc:
         print(f"speechsvc: {exc.message}", file=sys.stderr)

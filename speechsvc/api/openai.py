@@ -11,7 +11,7 @@ from aiohttp import web
 from speechsvc.api.forms import Form, read_form
 from speechsvc.api.keys import SERVICE
 from speechsvc.api.middleware import REQUEST_ID_KEY, identity_of
-from speechsvc.api.params import check_unsupported, decoder_options, parse_bool
+from speechsvc.api.params import check_unsupported, decoder_options, parse_bool, parse_crosstalk
 from speechsvc.api.spec import JOBS_FORM, JOBS_QUERY, OPENAI_FORM, OPENAI_IGNORED, check_known
 from speechsvc.audio.layout import parse_channel_labels, parse_channel_layout
 from speechsvc.errors import Conflict, NotReady, RequestNotFound, Timeout, TranscriptionFailed
@@ -65,6 +65,7 @@ def form_job_request(
     return dataclasses.replace(
         job_request,
         retain=retain,
+        crosstalk=parse_crosstalk(fields),
         x_request_id=request[REQUEST_ID_KEY],
         dialect=dialect,
         response_format=parse_response_format(fields.get("response_format")),

@@ -47,22 +47,24 @@ def parse_int(fields: Mapping[str, str], name: str, default: int, low: int, high
 SPEAKERS_RANGE = (1, 32)
 
 
+def parse_crosstalk(fields: Mapping[str, str]) -> str:
+    """`crosstalk`: auto (default) or off."""
+    crosstalk = (fields.get("crosstalk") or "auto").strip().lower()
+    if crosstalk not in ("off", "auto"):
+        raise InvalidRequest("crosstalk must be auto or off", param="crosstalk")
+    return crosstalk
+
+
 def check_unsupported(fields: Mapping[str, str]) -> None:
     """Parameters of the contract this server cannot honour yet are a 400, never silently ignored:
-    diarize=true, crosstalk=auto, stream=true, a chunking strategy other than auto, character timestamps.
+    diarize=true, stream=true, a chunking strategy other than auto, character timestamps.
     num_speakers and its bounds are checked and, without diarize, have no effect (seed 001's own example
     sends diarize=false with num_speakers)."""
     if parse_bool(fields, "diarize", False):
         raise DiarizationUnavailable(param="diarize")
     for name in ("num_speakers", "min_speakers", "max_speakers"):
         parse_int(fields, name, 1, *SPEAKERS_RANGE)
-    crosstalk = (fields.get("crosstalk") or "off").strip().lower()
-    if crosstalk not in ("off", "auto"):
-        raise InvalidRequest("crosstalk must be auto or off", param="crosstalk")
-    if crosstalk == "auto":
-        raise UnsupportedValue(
-            "cross-talk suppression is not available on this server: send crosstalk=off", param="crosstalk"
-        )
+    parse_crosstalk(fields)
     if parse_bool(fields, "stream", False):
         raise UnsupportedValue("streamed transcripts are not available: send stream=false", param="stream")
     if (fields.get("chunking_strategy") or "auto").strip().lower() != "auto":

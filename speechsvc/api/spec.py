@@ -47,7 +47,13 @@ _NOT_YET = {
     "num_speakers": Param("with diarize=true only (not available on this server)", "integer"),
     "min_speakers": Param("with diarize=true only (not available on this server)", "integer"),
     "max_speakers": Param("with diarize=true only (not available on this server)", "integer"),
-    "crosstalk": Param("cross-talk suppression: only `off` is accepted by this server", enum=("off",)),
+}
+CROSSTALK = {
+    "crosstalk": Param(
+        "auto (default): a channel's delayed, attenuated copy of another (echo, bleed) is not "
+        "transcribed on the copy's channel; off: every channel as it is",
+        enum=("auto", "off"),
+    ),
 }
 RETAIN = Param("false: delete the job and its result once delivered (callback attempted, or first 200 GET)",
                "boolean")  # fmt: skip
@@ -67,6 +73,7 @@ RAW_SUBMIT = {
     ),
     "retain": RETAIN,
     **_NOT_YET,
+    **CROSSTALK,
 }
 RAW_POLL = {"format": FORMAT}
 
@@ -94,6 +101,7 @@ OPENAI_FORM = {
     ),
     **_CHANNELS,
     **_NOT_YET,
+    **CROSSTALK,
 }
 # Fields of the OpenAI and seed 001 shapes that are accepted and ignored, with the reason (README).
 OPENAI_IGNORED = {
@@ -113,6 +121,7 @@ AUDIO_JOB = {
     "format": FORMAT,
     "callback_url": Param("URL for the signed, retried webhook"),
     "retain": RETAIN,
+    **CROSSTALK,
 }
 UPLOAD_CREATE = {
     "file_name": Param("the file's name, 1-255 characters"),

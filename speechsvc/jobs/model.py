@@ -44,6 +44,7 @@ class JobRequest:
     granularities: tuple[str, ...] = ()
     upload_id: str | None = None
     retain: bool = True  # False: the job and its result are deleted once delivered (zero retention)
+    crosstalk: str = "auto"  # auto: suppress a channel's delayed copy of another (speechsvc.audio.crosstalk)
 
     @property
     def single_callback(self) -> bool:
@@ -65,6 +66,7 @@ class JobRequest:
             "granularities": list(self.granularities),
             "upload_id": self.upload_id,
             "retain": self.retain,
+            "crosstalk": self.crosstalk,
         }
 
     @classmethod
@@ -84,4 +86,5 @@ class JobRequest:
             granularities=tuple(data.get("granularities", ())),
             upload_id=data.get("upload_id"),
             retain=data.get("retain", True),
+            crosstalk=data.get("crosstalk", "off"),  # jobs stored before it existed ran without it
         )

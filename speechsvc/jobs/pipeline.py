@@ -4,10 +4,13 @@ probe -> select channels -> decode -> transcribe each channel on its own -> cano
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
+import re
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -21,7 +24,7 @@ from speechsvc.asr.engine import (
 )
 from speechsvc.asr.pieces import PIECE_S, joined, pieces
 from speechsvc.asr.scheduler import FairPool
-from speechsvc.audio import isolate
+from speechsvc.audio import crosstalk, isolate
 from speechsvc.audio.decode import BYTES_PER_SAMPLE
 from speechsvc.audio.layout import SelectedChannel, resolve_selection
 from speechsvc.errors import AudioTooLong, DecodedTooLarge, JobCanceled, UndecodableAudio
@@ -111,6 +114,9 @@ def run_pipeline(
         should_stop=check_canceled,
         max_decoded_bytes=max_decoded_bytes,
     )
+    analyse = request.crosstalk == "auto" and len(channels) > 1
+    leaks = crosstalk.estimate(channels, isolate.release_pages) if analyse else []
+    channels = crosstalk.suppress(channels, leaks)
     total_s = sum(len(samples) for samples in channels) / SAMPLE_RATE_HZ or 1.0
     done_s = [0.0] * len(channels)  # per channel
 
@@ -125,7 +131,59 @@ def run_pipeline(
         transcripts = _transcribe_in_pieces(
             request_id, channels, request.options, transcriber, pool, on_progress, piece_s
         )
-    return build_result(request_id, transcriber.name, list(zip(selection, transcripts, strict=True)))
+    transcripts = _drop_echoes(transcripts, leaks)
+    report = _crosstalk_report(selection, leaks) if analyse else None
+    return build_result(request_id, transcriber.name, list(zip(selection, transcripts, strict=True)), report)
+
+
+ECHO_SIMILARITY = 0.8  # word-level guard: a segment this like the source's, in a leak-dominated span
+
+
+def _words(text: str) -> list[str]:
+    return re.sub(r"[^\w' ]+", " ", text.lower()).split()
+
+
+def _drop_echoes(
+    transcripts: list[ChannelTranscript], leaks: list[crosstalk.Leak]
+) -> list[ChannelTranscript]:
+    """The second line of defence: a segment on B that overlaps in time a segment on A with nearly the same
+    words, where the audio test found B's span dominated by A's copy, is dropped. Never on text alone: a
+    person may really repeat what the other said (then B's own voice is there, and the span is not leak)."""
+    out = list(transcripts)
+    for leak in leaks:
+        delay_s = leak.delay / SAMPLE_RATE_HZ
+        source = out[leak.source].segments
+        kept = []
+        for segment in out[leak.target].segments:
+            echoed = (
+                any(
+                    min(segment.end, other.end + delay_s) > max(segment.start, other.start + delay_s)
+                    and difflib.SequenceMatcher(None, _words(segment.text), _words(other.text)).ratio()
+                    >= ECHO_SIMILARITY
+                    for other in source
+                )
+                and crosstalk.leak_share([leak], leak.target, segment.start, segment.end) >= 0.5
+            )
+            if not echoed:
+                kept.append(segment)
+        out[leak.target] = dataclasses.replace(out[leak.target], segments=kept)
+    return out
+
+
+def _crosstalk_report(selection: tuple[SelectedChannel, ...], leaks: list[crosstalk.Leak]) -> dict[str, Any]:
+    """API.md §2b: what was found and what was done."""
+    return {
+        "applied": bool(leaks),
+        "leaks": [
+            {"from": selection[leak.source].label, "to": selection[leak.target].label,
+             "delay_ms": round(leak.delay * 1000 / SAMPLE_RATE_HZ, 1), "gain_db": round(leak.gain_db, 1)}
+            for leak in leaks
+        ],
+        "suppressed_s": {
+            selection[target].label: crosstalk.muted_seconds(leaks, target)
+            for target in sorted({leak.target for leak in leaks})
+        },
+    }  # fmt: skip
 
 
 def _transcribe_in_pieces(

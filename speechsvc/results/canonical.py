@@ -16,8 +16,10 @@ def build_result(
     request_id: str,
     model: str,
     channels: Sequence[tuple[SelectedChannel, ChannelTranscript]],
+    crosstalk: dict[str, Any] | None = None,
 ) -> Result:
-    """Assemble the canonical result from each selected channel's transcript."""
+    """Assemble the canonical result from each selected channel's transcript (and, for several channels,
+    what cross-talk suppression found and did)."""
     channel_docs = [
         {
             "stream": selected.ref.stream,
@@ -55,6 +57,7 @@ def build_result(
         "timeline": timeline,
         "text": timeline_text(timeline, multi=len(channel_docs) > 1),
         "stats": talk_stats(channel_docs),
+        **({"crosstalk": crosstalk} if crosstalk is not None else {}),
     }
 
 
