@@ -4,13 +4,16 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
+RESEMBLYZER := 0.1.4
 
 .PHONY: install serve test lint browser bench cluster fixtures clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[base,test]'
+	$(BIN)/python -m pip install --quiet -e '.[all,test]'
+	# the speaker model's weights (diarize=true), without the torch that resemblyzer declares: see pyproject
+	$(BIN)/python -m pip install --quiet --no-deps 'resemblyzer==$(RESEMBLYZER)'
 	touch $(STAMP)
 
 install: $(STAMP)

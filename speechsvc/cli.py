@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from speechsvc.api.params import decoder_options
+from speechsvc.api.params import decoder_options, parse_speakers
 from speechsvc.app import build_registry, engine_plan
 from speechsvc.asr.scheduler import FairPool
 from speechsvc.audio.layout import parse_channel_labels, parse_channel_layout
@@ -49,6 +49,14 @@ def add_transcribe_arguments(parser: argparse.ArgumentParser) -> None:
         help="auto: don't transcribe a channel's delayed copy of another (default: auto)",
     )
     parser.add_argument(
+        "--diarize", action="store_true", help="split each channel by speaker: spk_0, spk_1, … (default: off)"
+    )
+    parser.add_argument(
+        "--num-speakers",
+        default=None,
+        help="with --diarize: the exact number of speakers (default: estimated)",
+    )
+    parser.add_argument(
         "--media-type", default=None, help="the file's media type (default: from its name), e.g. audio/basic"
     )
 
@@ -72,7 +80,8 @@ def transcribe_files(config: Config, args: argparse.Namespace) -> int:
             callback_url=None,
             userdata=None,
         )
-        request = dataclasses.replace(request, crosstalk=args.crosstalk)
+        speakers = {"diarize": "true" if args.diarize else "false", "num_speakers": args.num_speakers or ""}
+        request = dataclasses.replace(request, crosstalk=args.crosstalk, speakers=parse_speakers(speakers))
         transcriber = registry.get()
     except SpeechsvcError as exc:
         print(f"speechsvc: {exc.message}", file=sys.stderr)

@@ -11,10 +11,16 @@ from aiohttp import web
 from speechsvc.api.forms import Form, read_form
 from speechsvc.api.keys import SERVICE
 from speechsvc.api.middleware import REQUEST_ID_KEY, identity_of
-from speechsvc.api.params import check_unsupported, decoder_options, parse_bool, parse_crosstalk
+from speechsvc.api.params import (
+    check_unsupported,
+    decoder_options,
+    parse_bool,
+    parse_crosstalk,
+    parse_speakers,
+)
 from speechsvc.api.spec import JOBS_FORM, JOBS_QUERY, OPENAI_FORM, OPENAI_IGNORED, check_known
 from speechsvc.audio.layout import parse_channel_labels, parse_channel_layout
-from speechsvc.errors import Conflict, NotReady, RequestNotFound, Timeout, TranscriptionFailed
+from speechsvc.errors import Conflict, InvalidRequest, NotReady, RequestNotFound, Timeout, TranscriptionFailed
 from speechsvc.jobs.model import JobRequest, JobStatus
 from speechsvc.results.formats import FormatSpec
 from speechsvc.results.openai import parse_granularities, parse_response_format
@@ -47,6 +53,9 @@ def form_job_request(
     granularities = parse_granularities([value.strip() for value in given if value.strip()])
     words = "word" in granularities or fields.get("timestamps_granularity", "").strip().lower() == "word"
     options = decoder_options({**fields, "word_timestamps": "true" if words else "false"})
+    response_format = parse_response_format(fields.get("response_format"))
+    if response_format == "diarized_json" and task != "transcribe":
+        raise InvalidRequest("diarized_json is a transcription format", param="response_format")
     model = fields.get("model", "")
     job_request = build_job_request(
         service.registry,
@@ -66,9 +75,10 @@ def form_job_request(
         job_request,
         retain=retain,
         crosstalk=parse_crosstalk(fields),
+        speakers=parse_speakers(fields, implied=response_format == "diarized_json"),
         x_request_id=request[REQUEST_ID_KEY],
         dialect=dialect,
-        response_format=parse_response_format(fields.get("response_format")),
+        response_format=response_format,
         granularities=granularities,
     )
 

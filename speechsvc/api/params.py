@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from speechsvc import diarize
 from speechsvc.asr.engine import TranscribeOptions
+from speechsvc.diarize.clustering import DEFAULT_MAX_SPEAKERS, SpeakerCount
 from speechsvc.errors import DiarizationUnavailable, InvalidRequest, UnsupportedValue
 
 TRUE_WORDS = ("true", "1", "yes", "on")
@@ -55,15 +57,37 @@ def parse_crosstalk(fields: Mapping[str, str]) -> str:
     return crosstalk
 
 
+def parse_speakers(fields: Mapping[str, str], *, implied: bool = False) -> SpeakerCount | None:
+    """`diarize`, `num_speakers`, `min_speakers`, `max_speakers` (API.md §1): None without diarization.
+    The counts are checked either way (seed 001's own example sends diarize=false with num_speakers, so
+    they alone do not turn diarization on); `implied`: the response format asks for speakers."""
+    exact, low, high = (
+        parse_int(fields, name, 0, *SPEAKERS_RANGE) or None
+        for name in ("num_speakers", "min_speakers", "max_speakers")
+    )
+    if low is not None and high is not None and low > high:
+        raise InvalidRequest("min_speakers must not be more than max_speakers", param="min_speakers")
+    if exact is not None and not (low or 1) <= exact <= (high or SPEAKERS_RANGE[1]):
+        raise InvalidRequest(
+            "num_speakers must lie within min_speakers and max_speakers", param="num_speakers"
+        )
+    wanted = parse_bool(fields, "diarize", implied)
+    if implied and not wanted:
+        raise InvalidRequest("this response format needs diarize=true", param="diarize")
+    if not wanted:
+        return None
+    if not diarize.available():
+        raise DiarizationUnavailable(f"speaker diarization is not installed on this server: {diarize.INSTALL_HINT}",
+                                     param="diarize")  # fmt: skip
+    if exact is not None:
+        return SpeakerCount(exact=exact, low=exact, high=exact)
+    low = low or 1
+    return SpeakerCount(low=low, high=high or max(low, DEFAULT_MAX_SPEAKERS))
+
+
 def check_unsupported(fields: Mapping[str, str]) -> None:
-    """Parameters of the contract this server cannot honour yet are a 400, never silently ignored:
-    diarize=true, stream=true, a chunking strategy other than auto, character timestamps.
-    num_speakers and its bounds are checked and, without diarize, have no effect (seed 001's own example
-    sends diarize=false with num_speakers)."""
-    if parse_bool(fields, "diarize", False):
-        raise DiarizationUnavailable(param="diarize")
-    for name in ("num_speakers", "min_speakers", "max_speakers"):
-        parse_int(fields, name, 1, *SPEAKERS_RANGE)
+    """Parameters of the contract this server cannot honour are a 400, never silently ignored:
+    stream=true, a chunking strategy other than auto, character timestamps."""
     parse_crosstalk(fields)
     if parse_bool(fields, "stream", False):
         raise UnsupportedValue("streamed transcripts are not available: send stream=false", param="stream")

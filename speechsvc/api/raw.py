@@ -10,7 +10,14 @@ from aiohttp import web
 from speechsvc.api.body import spool_body
 from speechsvc.api.keys import SERVICE
 from speechsvc.api.middleware import REQUEST_ID_KEY, identity_of
-from speechsvc.api.params import check_unsupported, decoder_options, parse_bool, parse_crosstalk, parse_number
+from speechsvc.api.params import (
+    check_unsupported,
+    decoder_options,
+    parse_bool,
+    parse_crosstalk,
+    parse_number,
+    parse_speakers,
+)
 from speechsvc.api.spec import RAW_POLL, RAW_SUBMIT, check_known
 from speechsvc.audio.layout import parse_channel_labels, parse_channel_layout
 from speechsvc.audio.media import is_accepted_media_type
@@ -50,6 +57,7 @@ async def submit(request: web.Request) -> web.StreamResponse:
         x_request_id=request[REQUEST_ID_KEY],
         retain=parse_bool(query, "retain", True),
         crosstalk=parse_crosstalk(query),
+        speakers=parse_speakers(query),
     )
     wait_s = parse_number(query, "wait", 0.0, 0.0, MAX_WAIT_S)
     if not is_accepted_media_type(request.content_type):

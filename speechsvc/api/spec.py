@@ -42,12 +42,19 @@ _CHANNELS = {
     ),
     "channel_labels": Param("comma list naming the selected channels in order, e.g. agent,customer"),
 }
-_NOT_YET = {
-    "diarize": Param("speaker diarization: only `false` is accepted by this server (true: 400)", "boolean"),
-    "num_speakers": Param("with diarize=true only (not available on this server)", "integer"),
-    "min_speakers": Param("with diarize=true only (not available on this server)", "integer"),
-    "max_speakers": Param("with diarize=true only (not available on this server)", "integer"),
+_SPEAKERS = {
+    "diarize": Param(
+        "true: split each channel by speaker (spk_0, spk_1, … on segments and words); 400 "
+        "diarization_unavailable where the speechsvc[diarize] extra is not installed",
+        "boolean",
+    ),
+    "num_speakers": Param(
+        "with diarize=true: the exact number of speakers, 1-32 (default: estimated)", "integer"
+    ),
+    "min_speakers": Param("with diarize=true: at least this many speakers, 1-32 (default 1)", "integer"),
+    "max_speakers": Param("with diarize=true: at most this many speakers, 1-32 (default 8)", "integer"),
 }
+SPEAKER_FIELDS = tuple(_SPEAKERS)
 CROSSTALK = {
     "crosstalk": Param(
         "auto (default): a channel's delayed, attenuated copy of another (echo, bleed) is not "
@@ -72,7 +79,7 @@ RAW_SUBMIT = {
         "seconds (0-300) to hold the request: 200 with the result if it finishes in time", "number"
     ),
     "retain": RETAIN,
-    **_NOT_YET,
+    **_SPEAKERS,
     **CROSSTALK,
 }
 RAW_POLL = {"format": FORMAT}
@@ -87,7 +94,8 @@ OPENAI_FORM = {
     "vad": _DECODER["vad"],
     "beam_size": _DECODER["beam_size"],
     "response_format": Param(
-        "json, text, srt, verbose_json or vtt", enum=("json", "text", "srt", "verbose_json", "vtt")
+        "json, text, srt, verbose_json, vtt, or diarized_json (speakers A, B, …; implies diarize=true)",
+        enum=("json", "text", "srt", "verbose_json", "vtt", "diarized_json"),
     ),
     "timestamp_granularities[]": Param("word and/or segment (verbose_json)"),
     "timestamp_granularities": Param("comma list: word, segment"),
@@ -100,7 +108,7 @@ OPENAI_FORM = {
         "seed 001: false = zero retention, nothing of the request outlives the answer", "boolean"
     ),
     **_CHANNELS,
-    **_NOT_YET,
+    **_SPEAKERS,
     **CROSSTALK,
 }
 # Fields of the OpenAI and seed 001 shapes that are accepted and ignored, with the reason (README).
@@ -122,6 +130,7 @@ AUDIO_JOB = {
     "callback_url": Param("URL for the signed, retried webhook"),
     "retain": RETAIN,
     **CROSSTALK,
+    **_SPEAKERS,
 }
 UPLOAD_CREATE = {
     "file_name": Param("the file's name, 1-255 characters"),

@@ -12,8 +12,15 @@ from aiohttp import web
 
 from speechsvc.api.keys import SERVICE, UPLOADS
 from speechsvc.api.middleware import REQUEST_ID_KEY, identity_of
-from speechsvc.api.params import decoder_options, parse_bool, parse_crosstalk
-from speechsvc.api.spec import AUDIO_JOB, UPLOAD_COMPLETE, UPLOAD_CONTENT, UPLOAD_CREATE, check_known
+from speechsvc.api.params import decoder_options, parse_bool, parse_crosstalk, parse_speakers
+from speechsvc.api.spec import (
+    AUDIO_JOB,
+    SPEAKER_FIELDS,
+    UPLOAD_COMPLETE,
+    UPLOAD_CONTENT,
+    UPLOAD_CREATE,
+    check_known,
+)
 from speechsvc.audio.layout import parse_channel_labels, parse_channel_layout
 from speechsvc.errors import InvalidRequest, RequestNotFound
 from speechsvc.results.formats import parse_format
@@ -119,6 +126,13 @@ async def create_audio_job(request: web.Request) -> web.Response:
         upload_id=upload.id,
         retain=retain,
         crosstalk=parse_crosstalk({"crosstalk": str(body.get("crosstalk") or "auto")}),
+        speakers=parse_speakers(
+            {
+                name: str(value).lower()
+                for name, value in body.items()
+                if name in SPEAKER_FIELDS and value is not None
+            }
+        ),
     )
     await service.check_queue(identity)
     job = await service.accept_upload(uuid.uuid4().hex, upload, job_request, identity)

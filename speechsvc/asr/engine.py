@@ -33,6 +33,7 @@ class Word:
     end: float
     word: str
     confidence: float
+    speaker: str | None = None  # with diarization: spk_0, spk_1, … (speechsvc.diarize)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Segment:
     temperature: float = 0.0
     tokens: tuple[int, ...] = ()
     seek: int = 0
+    speaker: str | None = None  # with diarization: spk_0, spk_1, … (speechsvc.diarize)
 
 
 @dataclass

@@ -23,14 +23,16 @@ MIN_PAUSE_MS = 1000  # cut only where the speaker pauses at least this long (not
 VAD_BLOCK_S = 600.0  # VAD runs on blocks this long: its memory stays bounded however long the channel
 
 
-def speech_regions(audio: npt.NDArray[np.float32], block_s: float = VAD_BLOCK_S) -> list[tuple[int, int]]:
+def speech_regions(
+    audio: npt.NDArray[np.float32], block_s: float = VAD_BLOCK_S, min_silence_ms: int = MIN_PAUSE_MS
+) -> list[tuple[int, int]]:
     """Silero VAD's speech regions (sample offsets), found block by block so that a long channel (a
     memory-mapped file) is never copied whole; a region cut by a block boundary is joined again."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-    options = VadOptions(min_silence_duration_ms=MIN_PAUSE_MS)
+    options = VadOptions(min_silence_duration_ms=min_silence_ms)
     block = int(block_s * SAMPLE_RATE_HZ)
-    join_gap = MIN_PAUSE_MS * SAMPLE_RATE_HZ // 1000
+    join_gap = min_silence_ms * SAMPLE_RATE_HZ // 1000
     regions: list[tuple[int, int]] = []
     for offset in range(0, len(audio), block):
         part = np.asarray(audio[offset : offset + block], dtype=np.float32)

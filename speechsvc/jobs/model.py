@@ -8,6 +8,7 @@ from typing import Any
 
 from speechsvc.asr.engine import TranscribeOptions
 from speechsvc.audio.layout import ChannelRef, parse_channel_layout
+from speechsvc.diarize.clustering import SpeakerCount
 from speechsvc.results.formats import FormatSpec, parse_format
 
 
@@ -45,6 +46,7 @@ class JobRequest:
     upload_id: str | None = None
     retain: bool = True  # False: the job and its result are deleted once delivered (zero retention)
     crosstalk: str = "auto"  # auto: suppress a channel's delayed copy of another (speechsvc.audio.crosstalk)
+    speakers: SpeakerCount | None = None  # diarize=true: split each channel by speaker (speechsvc.diarize)
 
     @property
     def single_callback(self) -> bool:
@@ -67,6 +69,7 @@ class JobRequest:
             "upload_id": self.upload_id,
             "retain": self.retain,
             "crosstalk": self.crosstalk,
+            "speakers": asdict(self.speakers) if self.speakers is not None else None,
         }
 
     @classmethod
@@ -87,4 +90,5 @@ class JobRequest:
             upload_id=data.get("upload_id"),
             retain=data.get("retain", True),
             crosstalk=data.get("crosstalk", "off"),  # jobs stored before it existed ran without it
+            speakers=SpeakerCount(**data["speakers"]) if data.get("speakers") else None,
         )

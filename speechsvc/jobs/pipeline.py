@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from speechsvc import diarize
 from speechsvc.asr.engine import (
     SAMPLE_RATE_HZ,
     ChannelBatching,
@@ -119,6 +120,9 @@ def run_pipeline(
     channels = crosstalk.suppress(channels, leaks)
     total_s = sum(len(samples) for samples in channels) / SAMPLE_RATE_HZ or 1.0
     done_s = [0.0] * len(channels)  # per channel
+    options = request.options
+    if request.speakers is not None:  # segments are cut at speaker changes between words: words are needed
+        options = dataclasses.replace(options, word_timestamps=True)
 
     if isinstance(transcriber, ChannelBatching):  # VAD chunks batched with other jobs' channels
 
@@ -126,12 +130,19 @@ def run_pipeline(
             done_s[position] = at_s
             on_progress(100.0 * sum(done_s) / total_s)
 
-        transcripts = transcriber.transcribe_channels(request_id, channels, request.options, batched_progress)
+        transcripts = transcriber.transcribe_channels(request_id, channels, options, batched_progress)
     else:
         transcripts = _transcribe_in_pieces(
-            request_id, channels, request.options, transcriber, pool, on_progress, piece_s
+            request_id, channels, options, transcriber, pool, on_progress, piece_s
         )
     transcripts = _drop_echoes(transcripts, leaks)
+    if request.speakers is not None:
+        for position, samples in enumerate(channels):
+            check_canceled()
+            transcripts[position] = diarize.diarize_channel(
+                samples, transcripts[position], request.speakers, request.options.word_timestamps
+            )
+            isolate.release_pages(samples)
     report = _crosstalk_report(selection, leaks) if analyse else None
     return build_result(request_id, transcriber.name, list(zip(selection, transcripts, strict=True)), report)
 

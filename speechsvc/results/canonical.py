@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from speechsvc.asr.engine import ChannelTranscript
+from speechsvc.asr.engine import ChannelTranscript, Word
 from speechsvc.audio.layout import SelectedChannel
 
 Result = dict[str, Any]
@@ -34,13 +34,14 @@ def build_result(
                     "start": seg.start,
                     "end": seg.end,
                     "text": seg.text.strip(),
-                    "words": [asdict(word) for word in seg.words],
+                    "words": [_word(word) for word in seg.words],
                     "avg_logprob": seg.avg_logprob,
                     "compression_ratio": seg.compression_ratio,
                     "no_speech_prob": seg.no_speech_prob,
                     "temperature": seg.temperature,
                     "tokens": list(seg.tokens),
                     "seek": seg.seek,
+                    **({"speaker": seg.speaker} if seg.speaker is not None else {}),
                 }
                 for seg in transcript.segments
             ],
@@ -57,8 +58,43 @@ def build_result(
         "timeline": timeline,
         "text": timeline_text(timeline, multi=len(channel_docs) > 1),
         "stats": talk_stats(channel_docs),
+        **(
+            {"speakers": speaker_lists(channel_docs)}
+            if any(s.get("speaker") for s in _all(channel_docs))
+            else {}
+        ),
         **({"crosstalk": crosstalk} if crosstalk is not None else {}),
     }
+
+
+def _word(word: Word) -> dict[str, Any]:
+    fields = asdict(word)
+    if fields["speaker"] is None:  # not diarized: the word as it always was
+        del fields["speaker"]
+    return fields
+
+
+def _all(channel_docs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [seg for doc in channel_docs for seg in doc["segments"]]
+
+
+def speaker_name(doc: dict[str, Any], seg: dict[str, Any], *, multi: bool) -> str | None:
+    """Who says a segment, as the text formats name them: with diarization the speaker (`spk_0`, or
+    `agent/spk_0` when there are several channels), else the channel's label when there are several."""
+    speaker = seg.get("speaker")
+    if speaker is not None:
+        return f"{doc['label']}/{speaker}" if multi else str(speaker)
+    return str(doc["label"]) if multi else None
+
+
+def speaker_lists(channel_docs: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
+    """The speakers found on each diarized channel, by label, in order of first appearance."""
+    found: dict[str, list[str]] = {}
+    for doc in channel_docs:
+        for seg in doc["segments"]:
+            if seg.get("speaker") is not None and seg["speaker"] not in found.setdefault(doc["label"], []):
+                found[doc["label"]].append(seg["speaker"])
+    return found
 
 
 def merge_timeline(channel_docs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -70,6 +106,7 @@ def merge_timeline(channel_docs: Sequence[dict[str, Any]]) -> list[dict[str, Any
             "label": doc["label"],
             "stream": doc["stream"],
             "channel": doc["channel"],
+            **({"speaker": seg["speaker"]} if seg.get("speaker") is not None else {}),
             "text": seg["text"],
         }
         for doc in channel_docs
@@ -80,8 +117,9 @@ def merge_timeline(channel_docs: Sequence[dict[str, Any]]) -> list[dict[str, Any
 
 
 def timeline_text(timeline: Sequence[dict[str, Any]], *, multi: bool) -> str:
-    if multi:
-        return "\n".join(f"{e['label']}: {e['text']}" for e in timeline if e["text"])
+    """One line per segment, `who: text`, when there is more than one voice to tell apart; else the words."""
+    if multi or any("speaker" in e for e in timeline):
+        return "\n".join(f"{speaker_name(e, e, multi=multi)}: {e['text']}" for e in timeline if e["text"])
     return " ".join(e["text"] for e in timeline if e["text"])
 
 
@@ -96,12 +134,23 @@ def _union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
 
 
 def talk_stats(channel_docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Talk time per label (union of its segments) and the time two or more channels talk at once."""
+    """Talk time per label (union of its segments), or per speaker on diarized channels (`spk_0`, or
+    `label/spk_0` with several channels), and the time two or more of them talk at once."""
+    multi = len(channel_docs) > 1
+    voices: dict[str, list[tuple[float, float]]] = {}
+    for doc in channel_docs:
+        if not doc["segments"]:
+            voices.setdefault(str(doc["label"]), [])
+        for seg in doc["segments"]:
+            name = speaker_name(doc, seg, multi=multi) or str(doc["label"])
+            voices.setdefault(name, [])
+            if seg["end"] > seg["start"]:
+                voices[name].append((seg["start"], seg["end"]))
     talk: dict[str, float] = {}
     events: list[tuple[float, int]] = []
-    for doc in channel_docs:
-        spans = _union([(s["start"], s["end"]) for s in doc["segments"] if s["end"] > s["start"]])
-        talk[doc["label"]] = round(sum(end - start for start, end in spans), 3)
+    for name, intervals in voices.items():
+        spans = _union(intervals)
+        talk[name] = round(sum(end - start for start, end in spans), 3)
         for start, end in spans:
             events += [(start, 1), (end, -1)]
     overlap, active, last = 0.0, 0, 0.0

@@ -7,7 +7,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from speechsvc.results.canonical import Result
+from speechsvc.results.canonical import Result, speaker_name
 
 LOW_CONFIDENCE = 0.5  # words below this are marked for the reviewer
 COLOURS = ("#2563eb", "#db2777", "#059669", "#d97706", "#7c3aed", "#0891b2")
@@ -62,13 +62,17 @@ def _chart(talk: dict[str, float], overlap_s: float, colours: dict[str, str]) ->
 def render_html(result: Result) -> str:
     """The result as a page (UTF-8 HTML5)."""
     channels = result["channels"]
-    labels = [channel["label"] for channel in channels]
-    colours = {label: COLOURS[number % len(COLOURS)] for number, label in enumerate(labels)}
+    multi = len(channels) > 1
     turns = sorted(
-        ((segment["start"], segment["end"], channel["label"], segment) for channel in channels
-         for segment in channel["segments"]),
+        ((segment["start"], segment["end"], speaker_name(channel, segment, multi=multi) or channel["label"],
+          segment) for channel in channels for segment in channel["segments"]),
         key=lambda turn: (turn[0], turn[1]),
     )  # fmt: skip
+    labels: list[str] = [channel["label"] for channel in channels] if not turns else []
+    for _, _, label, _ in turns:  # the speakers in order of first appearance, each with its colour
+        if label not in labels:
+            labels.append(label)
+    colours = {label: COLOURS[number % len(COLOURS)] for number, label in enumerate(labels)}
     body = []
     for start, end, label, segment in turns:
         side = "right" if labels.index(label) % 2 else "left"

@@ -1,6 +1,7 @@
-"""The OpenAI audio API's response shapes (json, text, srt, verbose_json, vtt), rendered from the
-canonical result. With several channels, `text` and `segments` follow the merged timeline and each
-segment carries our extension fields `speaker`, `stream` and `channel`."""
+"""The OpenAI audio API's response shapes (json, text, srt, verbose_json, vtt, and diarized_json, the shape of
+its diarizing model), rendered from the canonical result. With several channels, `text` and `segments`
+follow the merged timeline and each segment carries our extension fields `speaker`, `stream` and `channel`;
+with diarization, `speaker` is the speaker (`spk_0`, or `agent/spk_0` with several channels)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from collections.abc import Collection
 from typing import Any
 
 from speechsvc.errors import InvalidRequest
-from speechsvc.results.canonical import Result
+from speechsvc.results.canonical import Result, speaker_name
 from speechsvc.results.formats import FormatSpec
 from speechsvc.results.render import render
 
-RESPONSE_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
+RESPONSE_FORMATS = ("json", "text", "srt", "verbose_json", "vtt", "diarized_json")
 GRANULARITIES = ("word", "segment")
 
 # Whisper's language names, which OpenAI reports in verbose_json ("english", not "en").
@@ -161,7 +162,9 @@ def _segments(result: Result) -> list[dict[str, Any]]:
             "no_speech_prob": seg.get("no_speech_prob", 0.0),
         }
         if multi:
-            segment |= {"speaker": doc["label"], "stream": doc["stream"], "channel": doc["channel"]}
+            segment |= {"stream": doc["stream"], "channel": doc["channel"]}
+        if (speaker := speaker_name(doc, seg, multi=multi)) is not None:
+            segment["speaker"] = speaker
         segments.append(segment)
     return segments
 
@@ -173,8 +176,8 @@ def _words(result: Result) -> list[dict[str, Any]]:
         for seg in doc["segments"]:
             for word in seg["words"]:
                 entry = {"word": word["word"].strip(), "start": word["start"], "end": word["end"]}
-                if multi:
-                    entry["speaker"] = doc["label"]
+                if (speaker := speaker_name(doc, word, multi=multi)) is not None:
+                    entry["speaker"] = speaker
                 words.append(entry)
     words.sort(key=lambda w: (w["start"], w["end"]))
     return words
@@ -189,6 +192,8 @@ def render_openai(
     if response_format in ("srt", "vtt"):
         return render(result, FormatSpec(response_format)), "text/plain"
     usage = {"type": "duration", "seconds": round(float(result["duration_s"]))}
+    if response_format == "diarized_json":
+        return json.dumps(diarized(result) | {"usage": usage}, ensure_ascii=False), "application/json"
     if response_format == "json":
         return json.dumps({"text": result["text"], "usage": usage}, ensure_ascii=False), "application/json"
     languages = [doc["language"] for doc in result["channels"]]
@@ -205,3 +210,40 @@ def render_openai(
     if "word" in granularities:
         body["words"] = _words(result)
     return json.dumps(body, ensure_ascii=False), "application/json"
+
+
+def _letters(number: int) -> str:
+    """A, B, …, Z, AA, AB, …: OpenAI's speaker names."""
+    name = ""
+    number += 1
+    while number:
+        number, rest = divmod(number - 1, 26)
+        name = chr(ord("A") + rest) + name
+    return name
+
+
+def diarized(result: Result) -> dict[str, Any]:
+    """OpenAI's diarized_json (TranscriptionDiarized): segments typed transcript.text.segment, each with its
+    speaker as a letter in order of first appearance (on several channels, each channel's speakers are
+    speakers of their own)."""
+    multi = len(result["channels"]) > 1
+    pairs = [(doc, seg) for doc in result["channels"] for seg in doc["segments"] if seg["text"]]
+    pairs.sort(key=lambda pair: (pair[1]["start"], pair[0]["stream"], pair[0]["channel"]))
+    letters: dict[str, str] = {}
+    segments = []
+    for number, (doc, seg) in enumerate(pairs):
+        who = speaker_name(doc, seg, multi=multi) or str(doc["label"])
+        segments.append({
+            "type": "transcript.text.segment",
+            "id": f"seg_{number}",
+            "start": seg["start"],
+            "end": seg["end"],
+            "text": seg["text"],
+            "speaker": letters.setdefault(who, _letters(len(letters))),
+        })  # fmt: skip
+    return {
+        "task": "transcribe",
+        "duration": result["duration_s"],
+        "text": " ".join(segment["text"] for segment in segments),
+        "segments": segments,
+    }

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from speechsvc.results.canonical import Result
+from speechsvc.results.canonical import Result, speaker_name
 from speechsvc.results.formats import FormatSpec
 from speechsvc.results.html import render_html
 
@@ -70,6 +70,7 @@ def render_xml(result: Result) -> str:
         model=str(result["model"]),
         duration=f"{result['duration_s']:.3f}",
     )
+    multi = len(result["channels"]) > 1
     segments = [(doc, seg) for doc in result["channels"] for seg in doc["segments"]]
     segments.sort(key=lambda pair: (pair[1]["start"], pair[0]["stream"], pair[0]["channel"]))
     for number, (doc, seg) in enumerate(segments, start=1):
@@ -79,7 +80,7 @@ def render_xml(result: Result) -> str:
             name=str(number),
             start=f"{seg['start']:.3f}",
             end=f"{seg['end']:.3f}",
-            speaker=str(doc["label"]),
+            speaker=speaker_name(doc, seg, multi=multi) or str(doc["label"]),  # diarized: the speaker id
             stream=str(doc["stream"]),
             channel=str(doc["channel"]),
         )
@@ -163,17 +164,18 @@ def _timed_words(seg: dict[str, Any]) -> list[dict[str, Any]]:
 def subtitle_cues(result: Result, spec: FormatSpec) -> list[Cue]:
     """The timeline as cues, split so that none has more than max_lines lines of line_char_limit.
 
-    With several channels each cue names its speaker: `[label] ` in SRT (visible text, so it counts
-    toward the line limit) and a `<v label>` voice tag in VTT (markup, so it does not).
+    With several channels, or with diarization, each cue names its speaker: `[agent] ` or `[spk_0] ` in SRT
+    (visible text, so it counts toward the line limit) and a `<v agent>` voice tag in VTT (markup, so it
+    does not).
     """
     multi = len(result["channels"]) > 1
     cues: list[Cue] = []
     for doc in result["channels"]:
-        speaker = str(doc["label"]) if multi else None
-        tag = f"[{speaker}] " if speaker is not None and spec.name == "srt" else ""
         for seg in doc["segments"]:
             if not seg["text"]:
                 continue
+            speaker = speaker_name(doc, seg, multi=multi)
+            tag = f"[{speaker}] " if speaker is not None and spec.name == "srt" else ""
             if _fits(tag + seg["text"], spec):
                 pieces: Iterator[tuple[float, float, str]] = iter(
                     [(seg["start"], seg["end"], tag + seg["text"])]

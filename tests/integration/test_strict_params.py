@@ -58,7 +58,6 @@ async def test_a_typo_is_a_400_naming_the_parameter(make_client: Any) -> None:
 @pytest.mark.parametrize(
     ("params", "code"),
     [({"format": "txt,line_char_limit:20"}, "invalid_request"), ({"format": "json,max_lines:2"}, "invalid_request"),
-     ({"diarize": "true"}, "diarization_unavailable"),
      ({"crosstalk": "loud"}, "invalid_request"), ({"num_speakers": "99"}, "invalid_request"),
      ({"min_speakers": "x"}, "invalid_request")],
 )  # fmt: skip
@@ -84,7 +83,7 @@ async def test_openai_and_seed_001_fields(make_client: Any) -> None:
         response_format="verbose_json", **{"timestamp_granularities[0]": "word"}))  # fmt: skip
     assert ok.status == 200, await ok.text()
     assert (await ok.json())["words"]  # seed 001's indexed list is read as timestamp_granularities[]
-    for fields, code in (({"stream": "true"}, "unsupported_value"), ({"diarize": "true"}, "diarization_unavailable"),
+    for fields, code in (({"stream": "true"}, "unsupported_value"),
                          ({"timestamps_granularity": "character"}, "unsupported_value"),
                          ({"chunking_strategy": "server_vad"}, "unsupported_value")):  # fmt: skip
         await expect_error(await client.post("/v1/audio/transcriptions", data=form(**fields)), 400, code)

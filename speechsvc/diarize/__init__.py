@@ -1,0 +1,48 @@
+"""Speaker diarization of one channel: who said what on a mono or mixed-down recording (API.md §2a).
+
+speakers.py finds who speaks when (VAD, GE2E embeddings from encoder.py, clustering.py); assign.py puts
+the speakers onto the transcript. The model's weights come from the resemblyzer wheel (weights.py); scipy
+does the clustering. Both are optional: without them diarize=true is a 400 that says how to install them.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import threading
+
+import numpy as np
+import numpy.typing as npt
+
+from speechsvc.asr.engine import ChannelTranscript
+from speechsvc.diarize.assign import label_transcript
+from speechsvc.diarize.clustering import SpeakerCount
+from speechsvc.diarize.encoder import VoiceEncoder
+from speechsvc.diarize.speakers import speaker_spans
+from speechsvc.diarize.weights import INSTALL_HINT, packaged_weights
+
+__all__ = ["INSTALL_HINT", "SpeakerCount", "available", "diarize_channel"]
+
+_loading = threading.Lock()
+
+
+def available() -> bool:
+    """Whether this node can diarize: the speaker model's weights and scipy are installed."""
+    return importlib.util.find_spec("scipy") is not None and packaged_weights() is not None
+
+
+@functools.cache
+def _encoder() -> VoiceEncoder:
+    path = packaged_weights()
+    if path is None or importlib.util.find_spec("scipy") is None:
+        raise RuntimeError(f"speaker diarization is not installed on this node: {INSTALL_HINT}")
+    return VoiceEncoder.from_file(path)
+
+
+def diarize_channel(
+    audio: npt.NDArray[np.float32], transcript: ChannelTranscript, count: SpeakerCount, keep_words: bool
+) -> ChannelTranscript:
+    """The channel's transcript with a speaker on every segment and word, segments cut at speaker changes."""
+    with _loading:  # loaded once per process, on first use (0.1 s)
+        encoder = _encoder()
+    return label_transcript(transcript, speaker_spans(encoder, audio, count), keep_words)

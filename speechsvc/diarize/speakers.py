@@ -1,0 +1,115 @@
+"""Who speaks when on one channel: speech regions (Silero VAD), a GE2E embedding every 0.4 s of speech,
+clustering into speakers, and labelled spans on the channel's timeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from speechsvc.asr.pieces import speech_regions
+from speechsvc.diarize.clustering import SpeakerCount, cluster
+from speechsvc.diarize.encoder import HOP, NORM_TARGET_DBFS, SAMPLE_RATE_HZ, WINDOW_FRAMES, VoiceEncoder
+
+MIN_SILENCE_MS = 250  # speech regions are cut at pauses this long: a turn change often has no longer one
+WINDOW_STEP_FRAMES = 40  # an embedding every 0.4 s of speech (windows of 1.6 s overlap by 1.2 s)
+BLOCK_SAMPLES = 600 * SAMPLE_RATE_HZ  # speech is embedded in blocks this long: memory stays bounded
+
+
+@dataclass(frozen=True)
+class Span:
+    """A stretch of one speaker's speech on the channel's timeline (seconds); speaker is 0-based."""
+
+    start: float
+    end: float
+    speaker: int
+
+
+def speaker_spans(encoder: VoiceEncoder, audio: npt.NDArray[np.float32], count: SpeakerCount) -> list[Span]:
+    """Labelled speech of one 16 kHz channel, in time order, speakers numbered by first appearance."""
+    regions = speech_regions(audio, min_silence_ms=MIN_SILENCE_MS)
+    if not regions:
+        return []
+    gain = _gain(audio, regions)
+    embeddings: list[npt.NDArray[np.float32]] = []
+    frames: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int]] = []  # positions, window, offset
+    for block in _blocks(regions):
+        speech = (
+            np.concatenate([np.asarray(audio[start:end], dtype=np.float32) for start, end in block]) * gain
+        )
+        mel = encoder.mel(speech)
+        last = max(0, len(mel) - WINDOW_FRAMES)
+        starts = list(range(0, last + 1, WINDOW_STEP_FRAMES))
+        if starts[-1] != last:
+            starts.append(last)  # the end of the speech gets a window of its own
+        centres = np.array(starts) + min(WINDOW_FRAMES, len(mel)) // 2
+        window_of_frame = _nearest(centres, np.arange(len(mel)))
+        frames.append((_positions(block, len(mel)), window_of_frame, sum(len(e) for e in embeddings)))
+        embeddings.append(encoder.embed_frames(mel, starts))
+    labels = _smooth(cluster(np.concatenate(embeddings), count))
+    spans: list[Span] = []
+    for positions, window_of_frame, offset in frames:
+        for position, label in zip(
+            positions.tolist(), labels[window_of_frame + offset].tolist(), strict=True
+        ):
+            start, end = position / SAMPLE_RATE_HZ, (position + HOP) / SAMPLE_RATE_HZ
+            if spans and spans[-1].speaker == label and start - spans[-1].end < 1e-6:
+                spans[-1] = Span(spans[-1].start, end, label)
+            else:
+                spans.append(Span(start, end, label))
+    return [Span(round(s.start, 3), round(s.end, 3), s.speaker) for s in spans]
+
+
+def _gain(audio: npt.NDArray[np.float32], regions: list[tuple[int, int]]) -> np.float32:
+    """resemblyzer's volume normalisation over the whole channel's speech: raised to -30 dBFS, never
+    lowered (the model's mel is not logarithmic, so the level matters)."""
+    energy = sum(float(np.sum(np.square(np.asarray(audio[s:e], dtype=np.float64)))) for s, e in regions)
+    samples = sum(e - s for s, e in regions)
+    if energy <= 0.0:
+        return np.float32(1.0)
+    change_db = NORM_TARGET_DBFS - 10 * np.log10(energy / samples)
+    return np.float32(1.0 if change_db < 0 else 10 ** (change_db / 20))
+
+
+def _blocks(regions: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
+    blocks: list[list[tuple[int, int]]] = [[]]
+    size = 0
+    for start, end in regions:
+        for cut in range(start, end, BLOCK_SAMPLES):  # a region longer than a block is cut
+            piece = (cut, min(end, cut + BLOCK_SAMPLES))
+            if size + piece[1] - piece[0] > BLOCK_SAMPLES and blocks[-1]:
+                blocks.append([])
+                size = 0
+            blocks[-1].append(piece)
+            size += piece[1] - piece[0]
+    return blocks
+
+
+def _positions(block: list[tuple[int, int]], count: int) -> npt.NDArray[np.int64]:
+    """The channel sample at which each mel frame of the block's concatenated speech starts."""
+    lengths = np.array([end - start for start, end in block])
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    inner = np.minimum(np.arange(count) * HOP, offsets[-1] - 1)
+    region = np.searchsorted(offsets, inner, side="right") - 1
+    starts = np.array([block[r][0] for r in region.tolist()], dtype=np.int64)
+    positions: npt.NDArray[np.int64] = starts + inner - offsets[region]
+    return positions
+
+
+def _nearest(centres: npt.NDArray[np.int64], frames: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    right = np.clip(np.searchsorted(centres, frames), 0, len(centres) - 1)
+    left = np.clip(right - 1, 0, len(centres) - 1)
+    nearest: npt.NDArray[np.int64] = np.where(
+        np.abs(centres[left] - frames) <= np.abs(centres[right] - frames), left, right
+    )
+    return nearest
+
+
+def _smooth(labels: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """A single window unlike both neighbours, which agree, takes their speaker (one 0.4 s blip)."""
+    out = labels.copy()
+    for i in range(1, len(labels) - 1):
+        if labels[i - 1] == labels[i + 1] != labels[i]:
+            out[i] = labels[i - 1]
+    return out

@@ -1,0 +1,97 @@
+"""Clustering into speakers and putting the speakers onto a transcript, on made-up embeddings and words."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from speechsvc.asr.engine import ChannelTranscript, Segment, Word
+from speechsvc.diarize.assign import label_transcript, speaker_at
+from speechsvc.diarize.clustering import SpeakerCount, cluster
+from speechsvc.diarize.speakers import Span
+
+
+def voices(sizes: list[int], spread: float = 0.08, seed: int = 0) -> npt.NDArray[np.float32]:
+    """Unit vectors around one random centre per speaker, in speaker order (non-negative, as GE2E's)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for size in sizes:
+        centre = np.abs(rng.normal(size=256))
+        for _ in range(size):
+            row = np.abs(centre / np.linalg.norm(centre) + rng.normal(scale=spread / 16, size=256))
+            rows.append(row / np.linalg.norm(row))
+    return np.array(rows, dtype=np.float32)
+
+
+def test_two_speakers_are_found_and_numbered_by_first_appearance() -> None:
+    embeddings = voices([30, 20])
+    order = np.r_[np.arange(30, 50), np.arange(0, 30)]  # the second voice speaks first
+    labels = cluster(embeddings[order], SpeakerCount())
+    assert labels.tolist() == [0] * 20 + [1] * 30
+
+
+def test_one_speaker_stays_one() -> None:
+    assert set(cluster(voices([60]), SpeakerCount()).tolist()) == {0}
+
+
+def test_a_speaker_too_small_to_be_a_person_is_not_invented() -> None:
+    embeddings = np.concatenate([voices([60], seed=1), voices([3], seed=2)])  # 3 windows: about a second
+    assert set(cluster(embeddings, SpeakerCount()).tolist()) == {0}
+    assert set(cluster(embeddings, SpeakerCount(exact=2, low=2, high=2)).tolist()) == {0, 1}
+
+
+def test_exact_count_and_bounds() -> None:
+    embeddings = voices([20, 20, 20])
+    assert len(set(cluster(embeddings, SpeakerCount()).tolist())) == 3
+    assert len(set(cluster(embeddings, SpeakerCount(exact=2, low=2, high=2)).tolist())) == 2
+    assert len(set(cluster(embeddings, SpeakerCount(low=1, high=2)).tolist())) == 2
+    assert len(set(cluster(voices([40]), SpeakerCount(low=2, high=4)).tolist())) == 2
+    assert cluster(voices([1]), SpeakerCount(exact=3, low=3, high=3)).tolist() == [0]  # one window: one
+
+
+def _segment(start: float, end: float, words: list[tuple[float, float, str]]) -> Segment:
+    return Segment(start, end, "".join(w for _, _, w in words), tuple(Word(s, e, w, 0.9) for s, e, w in words),
+                   tokens=(1, 2, 3))  # fmt: skip
+
+
+def test_segments_are_cut_where_the_speaker_changes() -> None:
+    transcript = ChannelTranscript("en", 1.0, 10.0, 8.0, [
+        _segment(0.0, 4.0, [(0.0, 0.5, " Hello"), (0.6, 1.0, " there."), (2.0, 2.5, " Hi,"), (2.6, 3.9, " sir.")]),
+        _segment(5.0, 6.0, [(5.0, 6.0, " Bye.")]),
+    ])  # fmt: skip
+    spans = [Span(0.0, 1.5, 1), Span(1.5, 4.0, 0), Span(4.5, 6.0, 1)]
+    labelled = label_transcript(transcript, spans, keep_words=True)
+    assert [(s.start, s.end, s.text, s.speaker) for s in labelled.segments] == [
+        (0.0, 1.0, " Hello there.", "spk_0"),  # spk_0 is whoever speaks first
+        (2.0, 4.0, " Hi, sir.", "spk_1"),
+        (5.0, 6.0, " Bye.", "spk_0"),
+    ]
+    assert [w.speaker for s in labelled.segments for w in s.words] == [
+        "spk_0",
+        "spk_0",
+        "spk_1",
+        "spk_1",
+        "spk_0",
+    ]
+    assert labelled.segments[0].tokens == () and labelled.segments[2].tokens == (1, 2, 3)
+    assert all(not s.words for s in label_transcript(transcript, spans, keep_words=False).segments)
+
+
+def test_a_word_inside_the_others_turn_stays_with_its_turn() -> None:
+    words = [
+        (0.0, 0.4, " One"),
+        (0.5, 0.9, " two"),
+        (1.0, 1.2, " uh"),
+        (1.3, 1.7, " three"),
+        (1.8, 2.2, " four"),
+    ]
+    transcript = ChannelTranscript("en", 1.0, 3.0, 3.0, [_segment(0.0, 2.2, words)])
+    spans = [Span(0.0, 1.0, 0), Span(1.0, 1.25, 1), Span(1.25, 2.2, 0)]  # a 0.25 s blip of speaker 1
+    labelled = label_transcript(transcript, spans, keep_words=True)
+    assert [s.speaker for s in labelled.segments] == ["spk_0"] and labelled.segments[0].tokens == (1, 2, 3)
+
+
+def test_a_word_off_speech_takes_the_nearest_speaker() -> None:
+    spans = [Span(0.0, 1.0, 0), Span(3.0, 4.0, 1)]
+    assert speaker_at(spans, 2.6, 2.8) == 1 and speaker_at(spans, 1.1, 1.3) == 0
+    assert speaker_at([], 0.0, 1.0) is None
