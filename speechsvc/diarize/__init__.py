@@ -21,7 +21,7 @@ from speechsvc.diarize.encoder import VoiceEncoder
 from speechsvc.diarize.speakers import speaker_spans
 from speechsvc.diarize.weights import INSTALL_HINT, packaged_weights
 
-__all__ = ["INSTALL_HINT", "SpeakerCount", "available", "diarize_channel"]
+__all__ = ["INSTALL_HINT", "SpeakerCount", "available", "diarize_channel", "load_encoder"]
 
 _loading = threading.Lock()
 
@@ -32,7 +32,8 @@ def available() -> bool:
 
 
 @functools.cache
-def _encoder() -> VoiceEncoder:
+def load_encoder() -> VoiceEncoder:
+    """The speaker model, loaded once per process (0.1 s)."""
     path = packaged_weights()
     if path is None or importlib.util.find_spec("scipy") is None:
         raise RuntimeError(f"speaker diarization is not installed on this node: {INSTALL_HINT}")
@@ -44,5 +45,5 @@ def diarize_channel(
 ) -> ChannelTranscript:
     """The channel's transcript with a speaker on every segment and word, segments cut at speaker changes."""
     with _loading:  # loaded once per process, on first use (0.1 s)
-        encoder = _encoder()
+        encoder = load_encoder()
     return label_transcript(transcript, speaker_spans(encoder, audio, count), keep_words)

@@ -19,6 +19,7 @@ DISTINCT_DISTANCE = 0.23
 MIN_SPEAKER_SHARE = 0.10  # an estimated speaker holds at least this share of the windows …
 MIN_SPEAKER_WINDOWS = 4  # … and at least this many (about 3 s of speech)
 REFINE_ROUNDS = 5
+PURE_SHARE = 0.5  # cluster on the windows inside one stretch of speech when they are at least this share
 DEFAULT_MAX_SPEAKERS = 8  # API.md §1: estimated, 1-8 by default
 
 Embeddings = npt.NDArray[np.float32]
@@ -50,6 +51,18 @@ def cluster(embeddings: Embeddings, count: SpeakerCount) -> Labels:
         if k == max(1, low) or _distinct(embeddings, labels, k):
             return labels
     return np.zeros(n, np.int64)  # not reached: the loop ends at k == low
+
+
+def cluster_pure(embeddings: Embeddings, pure: npt.NDArray[np.bool_], count: SpeakerCount) -> Labels:
+    """`cluster` on the windows of one voice only (`pure`: inside one stretch of speech, not across a pause
+    where the speaker may change), when there are enough of them; the others then go to the nearest speaker.
+    A window across a turn holds two voices, and a few of them made a speaker of their own."""
+    if pure.sum() < max(MIN_SPEAKER_WINDOWS, PURE_SHARE * len(embeddings)):
+        return cluster(embeddings, count)
+    labels = cluster(embeddings[pure], count)
+    nearest = np.argmax(embeddings @ _centroids(embeddings[pure], labels).T, axis=1)
+    nearest[pure] = labels
+    return _compact(nearest)
 
 
 def _distinct(embeddings: Embeddings, labels: Labels, k: int) -> bool:

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from speechsvc.asr.pieces import speech_regions
-from speechsvc.diarize.clustering import SpeakerCount, cluster
+from speechsvc.diarize.clustering import SpeakerCount, cluster_pure
 from speechsvc.diarize.encoder import HOP, NORM_TARGET_DBFS, SAMPLE_RATE_HZ, WINDOW_FRAMES, VoiceEncoder
 
 MIN_SILENCE_MS = 250  # speech regions are cut at pauses this long: a turn change often has no longer one
@@ -33,6 +33,7 @@ def speaker_spans(encoder: VoiceEncoder, audio: npt.NDArray[np.float32], count: 
         return []
     gain = _gain(audio, regions)
     embeddings: list[npt.NDArray[np.float32]] = []
+    pure: list[npt.NDArray[np.bool_]] = []
     frames: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int]] = []  # positions, window, offset
     for block in _blocks(regions):
         speech = (
@@ -43,11 +44,11 @@ def speaker_spans(encoder: VoiceEncoder, audio: npt.NDArray[np.float32], count: 
         starts = list(range(0, last + 1, WINDOW_STEP_FRAMES))
         if starts[-1] != last:
             starts.append(last)  # the end of the speech gets a window of its own
-        centres = np.array(starts) + min(WINDOW_FRAMES, len(mel)) // 2
-        window_of_frame = _nearest(centres, np.arange(len(mel)))
+        window_of_frame, within = _frame_windows(block, starts, len(mel))
         frames.append((_positions(block, len(mel)), window_of_frame, sum(len(e) for e in embeddings)))
         embeddings.append(encoder.embed_frames(mel, starts))
-    labels = _smooth(cluster(np.concatenate(embeddings), count))
+        pure.append(within)
+    labels = _smooth(cluster_pure(np.concatenate(embeddings), np.concatenate(pure), count))
     spans: list[Span] = []
     for positions, window_of_frame, offset in frames:
         for position, label in zip(
@@ -59,6 +60,29 @@ def speaker_spans(encoder: VoiceEncoder, audio: npt.NDArray[np.float32], count: 
             else:
                 spans.append(Span(start, end, label))
     return [Span(round(s.start, 3), round(s.end, 3), s.speaker) for s in spans]
+
+
+def _frame_windows(
+    block: list[tuple[int, int]], starts: list[int], count: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """For each mel frame, the window that labels it, and for each window whether it lies inside one speech
+    region (no pause inside, so most likely one voice). A frame takes the nearest such window of its own
+    region, so that a turn ends where the pause is; a region too short for a window of its own takes the
+    nearest window of any kind."""
+    joins = np.cumsum([end - start for start, end in block])[:-1] // HOP  # region boundaries, in mel frames
+    first = np.array(starts, dtype=np.int64)
+    centres = first + min(WINDOW_FRAMES, count) // 2
+    region_of_window = np.searchsorted(joins, first, side="right")
+    within = region_of_window == np.searchsorted(joins, first + min(WINDOW_FRAMES, count) - 1, side="right")
+    frame = np.arange(count)
+    region_of_frame = np.searchsorted(joins, frame, side="right")
+    window_of_frame = _nearest(centres, frame)
+    for region in np.unique(region_of_frame).tolist():
+        own = np.flatnonzero(within & (region_of_window == region))
+        if len(own):
+            mine = region_of_frame == region
+            window_of_frame[mine] = own[_nearest(centres[own], frame[mine])]
+    return window_of_frame, within
 
 
 def _gain(audio: npt.NDArray[np.float32], regions: list[tuple[int, int]]) -> np.float32:

@@ -77,6 +77,31 @@ def test_transcriptions_in_every_format(client: openai.OpenAI, response_format: 
         assert result.words is None  # words only when asked for
 
 
+def test_diarized_json_read_by_the_official_client(client: openai.OpenAI, tmp_path: Path) -> None:
+    """A mono call of two real voices, as OpenAI's diarizing model answers it (issue 11)."""
+    from openai.types.audio import TranscriptionDiarized
+
+    from tests.conftest import write_wav
+    from tests.diarize_calls import mixed_call
+
+    call = mixed_call(("jfk", "wizard"), min_turn_s=2.0, length_s=25.0)
+    path = write_wav(tmp_path / "mono_call.wav", [call.audio])
+    with path.open("rb") as audio:
+        result = client.audio.transcriptions.create(
+            model="whisper-1", file=audio, response_format="diarized_json"
+        )
+    assert isinstance(result, TranscriptionDiarized), type(result)
+    assert result.task == "transcribe" and result.duration == pytest.approx(call.duration_s, abs=0.1)
+    assert {segment.speaker for segment in result.segments} == {"A", "B"} and result.segments[
+        0
+    ].speaker == "A"
+    assert all(segment.type == "transcript.text.segment" for segment in result.segments)
+    truth = {name: start for start, _, name in reversed(call.turns)}  # each voice's first turn
+    first_b = next(segment for segment in result.segments if segment.speaker == "B")
+    assert abs(first_b.start - truth["wizard"]) < 1.0  # B starts where the second voice does
+    assert wer(JFK_TEXT, " ".join(s.text for s in result.segments if s.speaker == "A")) <= 0.5
+
+
 def test_verbose_json_with_words_and_segments(client: openai.OpenAI) -> None:
     with open(jfk(), "rb") as audio:
         result = client.audio.transcriptions.create(

@@ -117,7 +117,7 @@ async def test_openai_dialect(make_client: Any, call_wav: Path) -> None:
     body = json.loads(await diarized.text())
     assert set(body) == {"task", "duration", "text", "segments", "usage"}
     assert {s["type"] for s in body["segments"]} == {"transcript.text.segment"}
-    assert [s["speaker"] for s in body["segments"]][0] == "A" and {
+    assert next(s["speaker"] for s in body["segments"]) == "A" and {
         s["speaker"] for s in body["segments"]
     } == {"A", "B"}
     assert body["text"] == " ".join(s["text"] for s in body["segments"])

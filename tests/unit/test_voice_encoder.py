@@ -43,7 +43,7 @@ def test_weights_file_may_not_call_anything(tmp_path: Path) -> None:
         for header in (0x1950A86A20F9469CFC6C, 1001, {}):
             pickle.dump(header, file)
         file.write(b"cos\nsystem\n(S'echo owned'\ntR.")
-    with pytest.raises(pickle.UnpicklingError, match="os.system"):
+    with pytest.raises(pickle.UnpicklingError, match=r"os\.system"):
         load_state_dict(hostile)
 
 
