@@ -18,10 +18,19 @@ from speechsvc.asr.engine import ChannelTranscript
 from speechsvc.diarize.assign import label_transcript
 from speechsvc.diarize.clustering import SpeakerCount
 from speechsvc.diarize.encoder import VoiceEncoder
-from speechsvc.diarize.speakers import speaker_spans
+from speechsvc.diarize.speakers import Span, speaker_spans
 from speechsvc.diarize.weights import INSTALL_HINT, packaged_weights
 
-__all__ = ["INSTALL_HINT", "SpeakerCount", "available", "diarize_channel", "load_encoder"]
+__all__ = [
+    "INSTALL_HINT",
+    "Span",
+    "SpeakerCount",
+    "available",
+    "diarize_channel",
+    "label_transcript",
+    "load_encoder",
+    "speaker_turns",
+]  # fmt: skip
 
 _loading = threading.Lock()
 
@@ -40,10 +49,15 @@ def load_encoder() -> VoiceEncoder:
     return VoiceEncoder.from_file(path)
 
 
+def speaker_turns(audio: npt.NDArray[np.float32], count: SpeakerCount) -> list[Span]:
+    """Who speaks when on one 16 kHz channel (the speaker model runs here, on the CPU)."""
+    with _loading:  # loaded once per process, on first use (0.1 s)
+        encoder = load_encoder()
+    return speaker_spans(encoder, audio, count)
+
+
 def diarize_channel(
     audio: npt.NDArray[np.float32], transcript: ChannelTranscript, count: SpeakerCount, keep_words: bool
 ) -> ChannelTranscript:
     """The channel's transcript with a speaker on every segment and word, segments cut at speaker changes."""
-    with _loading:  # loaded once per process, on first use (0.1 s)
-        encoder = load_encoder()
-    return label_transcript(transcript, speaker_spans(encoder, audio, count), keep_words)
+    return label_transcript(transcript, speaker_turns(audio, count), keep_words)

@@ -22,6 +22,7 @@ HOP = 160  # 10 ms steps: one mel frame per 10 ms
 N_MELS = 40
 WINDOW_FRAMES = 160  # 1.6 s: the partial utterance the model was trained on
 LAYERS = 3
+HIDDEN = 256
 NORM_TARGET_DBFS = -30.0  # resemblyzer's audio_norm_target_dBFS (raised only, never lowered)
 
 Floats = npt.NDArray[np.float32]
@@ -47,9 +48,9 @@ class VoiceEncoder:
         self.window = np.hanning(N_FFT + 1)[:-1].astype(np.float32)  # periodic Hann, as librosa's
         self.layers = [
             (
-                np.ascontiguousarray(weights[f"lstm.weight_ih_l{n}"].T),
-                np.ascontiguousarray(weights[f"lstm.weight_hh_l{n}"].T),
-                weights[f"lstm.bias_ih_l{n}"] + weights[f"lstm.bias_hh_l{n}"],
+                _gates_in_order(weights[f"lstm.weight_ih_l{n}"]).T.copy(),
+                _gates_in_order(weights[f"lstm.weight_hh_l{n}"]).T.copy(),
+                _gates_in_order(weights[f"lstm.bias_ih_l{n}"] + weights[f"lstm.bias_hh_l{n}"]),
             )
             for n in range(LAYERS)
         ]
@@ -75,18 +76,29 @@ class VoiceEncoder:
         """Embeddings of mel windows (batch, frames, 40) -> (batch, 256), each L2-normed."""
         sequence = windows.astype(np.float32)
         batch, steps, _ = sequence.shape
-        hidden = np.zeros((batch, 256), np.float32)
+        hidden = np.zeros((batch, HIDDEN), np.float32)
         for number, (w_ih, w_hh, bias) in enumerate(self.layers):
-            inputs = (sequence.reshape(batch * steps, -1) @ w_ih + bias).reshape(batch, steps, -1)
-            hidden = np.zeros((batch, w_hh.shape[0]), np.float32)
+            inputs = (sequence.reshape(batch * steps, -1) @ w_ih + bias).reshape(batch, steps, 4 * HIDDEN)
+            hidden = np.zeros((batch, HIDDEN), np.float32)
             cell = np.zeros_like(hidden)
-            last = number == LAYERS - 1
-            outputs = None if last else np.empty((batch, steps, hidden.shape[1]), np.float32)
+            gates = np.empty((batch, 4 * HIDDEN), np.float32)
+            outputs = None if number == LAYERS - 1 else np.empty((batch, steps, HIDDEN), np.float32)
             for step in range(steps):
-                gates = inputs[:, step] + hidden @ w_hh
-                i, f, g, o = np.split(gates, 4, axis=1)  # torch's gate order
-                cell = _sigmoid(f) * cell + _sigmoid(i) * np.tanh(g)
-                hidden = _sigmoid(o) * np.tanh(cell)
+                np.matmul(hidden, w_hh, out=gates)
+                gates += inputs[:, step]
+                sigmoid = gates[
+                    :, : 3 * HIDDEN
+                ]  # input, forget and output gates: sigmoid(x) = (1 + tanh(x/2)) / 2
+                sigmoid *= 0.5
+                np.tanh(sigmoid, out=sigmoid)
+                sigmoid += 1.0
+                sigmoid *= 0.5
+                candidate = np.tanh(gates[:, 3 * HIDDEN :])
+                cell *= gates[:, HIDDEN : 2 * HIDDEN]
+                candidate *= gates[:, :HIDDEN]
+                cell += candidate
+                np.tanh(cell, out=hidden)
+                hidden *= gates[:, 2 * HIDDEN : 3 * HIDDEN]
                 if outputs is not None:
                     outputs[:, step] = hidden
             if outputs is not None:
@@ -110,6 +122,8 @@ class VoiceEncoder:
         return np.concatenate(out) if out else np.zeros((0, 256), np.float32)
 
 
-def _sigmoid(x: Floats) -> Floats:
-    out: Floats = (0.5 * (1.0 + np.tanh(0.5 * x))).astype(np.float32)  # no overflow warning for large -x
-    return out
+def _gates_in_order(weights: Floats) -> Floats:
+    """torch's LSTM gate order (input, forget, cell candidate, output) as (input, forget, output, candidate), so
+    that one slice of three gates goes through the sigmoid and one through tanh."""
+    i, f, g, o = np.split(weights, 4, axis=0)
+    return np.concatenate([i, f, o, g], axis=0).astype(np.float32)

@@ -1,4 +1,4 @@
-"""Who speaks when on one channel: speech regions (Silero VAD), a GE2E embedding every 0.4 s of speech,
+"""Who speaks when on one channel: speech regions (Silero VAD), a GE2E embedding every 0.8 s of speech,
 clustering into speakers, and labelled spans on the channel's timeline."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from speechsvc.diarize.clustering import SpeakerCount, cluster_pure
 from speechsvc.diarize.encoder import HOP, NORM_TARGET_DBFS, SAMPLE_RATE_HZ, WINDOW_FRAMES, VoiceEncoder
 
 MIN_SILENCE_MS = 250  # speech regions are cut at pauses this long: a turn change often has no longer one
-WINDOW_STEP_FRAMES = 40  # an embedding every 0.4 s of speech (windows of 1.6 s overlap by 1.2 s)
+WINDOW_STEP_FRAMES = 80  # an embedding every 0.8 s of speech (windows of 1.6 s overlap by half)
 BLOCK_SAMPLES = 600 * SAMPLE_RATE_HZ  # speech is embedded in blocks this long: memory stays bounded
 
 
