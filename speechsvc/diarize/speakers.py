@@ -3,6 +3,7 @@ clustering into speakers, and labelled spans on the channel's timeline."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,10 +41,7 @@ def speaker_spans(encoder: VoiceEncoder, audio: npt.NDArray[np.float32], count: 
             np.concatenate([np.asarray(audio[start:end], dtype=np.float32) for start, end in block]) * gain
         )
         mel = encoder.mel(speech)
-        last = max(0, len(mel) - WINDOW_FRAMES)
-        starts = list(range(0, last + 1, WINDOW_STEP_FRAMES))
-        if starts[-1] != last:
-            starts.append(last)  # the end of the speech gets a window of its own
+        starts = _window_starts(block, len(mel))
         window_of_frame, within = _frame_windows(block, starts, len(mel))
         frames.append((_positions(block, len(mel)), window_of_frame, sum(len(e) for e in embeddings)))
         embeddings.append(encoder.embed_frames(mel, starts))
@@ -60,6 +58,23 @@ def speaker_spans(encoder: VoiceEncoder, audio: npt.NDArray[np.float32], count: 
             else:
                 spans.append(Span(start, end, label))
     return [Span(round(s.start, 3), round(s.end, 3), s.speaker) for s in spans]
+
+
+def _window_starts(block: list[tuple[int, int]], count: int) -> list[int]:
+    """Where the windows start (mel frames of the block's concatenated speech): every WINDOW_STEP_FRAMES
+    from the start of each stretch of speech, and one ending at its end, so that every stretch long enough
+    for a window has windows of its own; a shorter stretch gets one window starting there (running into
+    the next stretch)."""
+    last = max(0, count - WINDOW_FRAMES)
+    edges = np.concatenate([[0], np.cumsum([end - start for start, end in block]) // HOP])
+    starts: set[int] = set()
+    for first, end in itertools.pairwise(edges.tolist()):
+        if end - first >= WINDOW_FRAMES:
+            starts.update(range(first, end - WINDOW_FRAMES + 1, WINDOW_STEP_FRAMES))
+            starts.add(end - WINDOW_FRAMES)
+        else:
+            starts.add(min(first, last))
+    return sorted(starts)
 
 
 def _frame_windows(

@@ -1,0 +1,284 @@
+"""The lockstep decoder: every running channel of every job decoded exactly as faster-whisper's sequential
+decoder does it, with the model calls of all channels batched.
+
+Each channel runs the library's own `WhisperModel.transcribe` (VAD, features, 30 s windows at its seek
+position, previous-text prompt, timestamp tokens, temperature fallback, word alignment, seek to the last
+timestamp) on its own thread. What that code sees as the CTranslate2 model is a `ChannelModel`: its
+`encode`, `generate` and `align` do not run the model but hand the call to the `LockstepBatcher` and wait.
+The batcher's runners gather the calls waiting from every channel into batches (one encoder call for
+the current window of every channel, one `generate` with each item's own prompt, one alignment call) and
+give each channel its own result, so every channel then seeks on by itself. A window whose result needs
+a temperature fallback simply asks again, and lands in a follow-up batch. A channel joins when its job
+starts and leaves when it ends, so a new job never waits for a batch to drain; jobs take turns
+(round-robin) when more channels wait than a batch holds.
+
+Batched or alone, a channel's text is the library's (tests/integration/test_lockstep.py): the library
+decides everything, and a window's decoding does not depend on the other items of its batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Hashable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+log = logging.getLogger(__name__)
+
+GATHER_S = 0.02  # a runner waits this long at most for the other active channels' calls to arrive
+
+
+class Encoded:
+    """One window's encoder output, on the host, so that any later batch can stack it with others."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: npt.NDArray[Any]) -> None:
+        self.array = array
+
+
+@dataclass
+class _Call:
+    channel: str  # the channel's key (job key and position): one call at a time per channel
+    job_key: str
+    kind: str  # encode | generate | align
+    group: Hashable  # calls batch together only when kind and group are equal
+    payload: tuple[Any, ...]
+    future: Future[Any] = field(default_factory=Future)
+    since: float = field(default_factory=time.monotonic)
+
+
+def _frozen(value: Any) -> Hashable:
+    if isinstance(value, dict):
+        return tuple(sorted((key, _frozen(item)) for key, item in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(item) for item in value)
+    return value  # type: ignore[no-any-return]
+
+
+class LockstepBatcher:
+    """Runner threads that execute the channels' model calls in batches."""
+
+    def __init__(self, model: Any, batch_size: int, runners: int, name: str = "lockstep") -> None:
+        self.model = model  # ctranslate2.models.Whisper
+        self.batch_size = batch_size
+        self.to_cpu = model.device == "cuda"  # encoder outputs come back to the host, to be restacked
+        self._calls: OrderedDict[str, deque[_Call]] = OrderedDict()  # by job, oldest first
+        self._active: dict[str, int] = {}  # channels that have joined, by job
+        self._ready = threading.Condition()
+        self._closed = False
+        self.batches = self.items = self.mixed_batches = 0  # what ran, for tests and logs
+        self._threads = [
+            threading.Thread(target=self._run, name=f"{name}-{i}", daemon=True) for i in range(runners)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    # --- the channels' side ---------------------------------------------------------------------------
+
+    def join(self, job_key: str) -> None:
+        with self._ready:
+            if self._closed:
+                raise RuntimeError("the lockstep batcher is closed")
+            self._active[job_key] = self._active.get(job_key, 0) + 1
+
+    def leave(self, job_key: str) -> None:
+        with self._ready:
+            self._active[job_key] -= 1
+            if not self._active[job_key]:
+                del self._active[job_key]
+            self._ready.notify_all()  # the runners may be waiting for this channel's call
+
+    def call(self, channel: str, job_key: str, kind: str, group: Hashable, *payload: Any) -> Any:
+        """Queue one model call and wait for its result (raises the batch's error for this item)."""
+        request = _Call(channel, job_key, kind, group, payload)
+        with self._ready:
+            if self._closed:
+                raise RuntimeError("the lockstep batcher is closed")
+            self._calls.setdefault(job_key, deque()).append(request)
+            self._ready.notify_all()
+        return request.future.result()
+
+    def cancel(self, job_key: str) -> None:
+        """Fail a job's queued calls (the job was canceled or failed): its channel threads stop there."""
+        with self._ready:
+            for request in self._calls.pop(job_key, ()):
+                request.future.set_exception(RuntimeError("the job stopped"))
+
+    def close(self) -> None:
+        with self._ready:
+            self._closed = True
+            for queue in self._calls.values():
+                for request in queue:
+                    request.future.set_exception(RuntimeError("the lockstep batcher is closed"))
+            self._calls.clear()
+            self._ready.notify_all()
+        for thread in self._threads:
+            thread.join()
+
+    # --- the runners' side ----------------------------------------------------------------------------
+
+    def _waiting(self) -> int:
+        return sum(len(queue) for queue in self._calls.values())
+
+    def _next_batch(self) -> list[_Call] | None:
+        with self._ready:
+            while not self._calls and not self._closed:
+                self._ready.wait()
+            if self._closed:
+                return None
+            # lockstep: give every active channel the chance to have its next call in this batch
+            oldest = min(queue[0].since for queue in self._calls.values())
+            while (waiting := self._waiting()) < sum(self._active.values()) and not self._closed:
+                left = oldest + GATHER_S - time.monotonic()
+                if left <= 0:
+                    break
+                self._ready.wait(left)
+            if self._closed or not self._calls:
+                return None if self._closed else []
+            head = min(self._calls.values(), key=lambda queue: queue[0].since)[0]
+            # no more than this runner's share of what waits, so that the other runners get work too
+            size = min(self.batch_size, -(-waiting // len(self._threads)))
+            batch: list[_Call] = []
+            taken = True
+            while taken and len(batch) < size:  # one call per job per pass: round-robin across jobs
+                taken = False
+                for queue in self._calls.values():
+                    match = next((c for c in queue if (c.kind, c.group) == (head.kind, head.group)), None)
+                    if match is not None:
+                        queue.remove(match)
+                        batch.append(match)
+                        taken = True
+                        if len(batch) == size:
+                            break
+            for key in [key for key, queue in self._calls.items() if not queue]:
+                del self._calls[key]
+            if head.job_key in self._calls:
+                self._calls.move_to_end(head.job_key)  # the next batch starts with another job's call
+            return batch
+
+    def _run(self) -> None:
+        while (batch := self._next_batch()) is not None:
+            if batch:
+                self._execute(batch)
+
+    def _execute(self, batch: list[_Call]) -> None:
+        run = {"encode": self._encode, "generate": self._generate, "align": self._align}[batch[0].kind]
+        try:
+            results = run(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0].future.set_exception(exc)
+                return
+            # one bad window must not fail the other jobs in its batch: each alone, to find it
+            log.warning("event=batch_error kind=%s items=%d error=%r; retrying one by one", batch[0].kind,
+                        len(batch), exc)  # fmt: skip
+            for request in batch:
+                try:
+                    request.future.set_result(run([request])[0])
+                except Exception as alone:
+                    request.future.set_exception(alone)
+            return
+        with self._ready:
+            self.batches += 1
+            self.items += len(batch)
+            self.mixed_batches += len({request.job_key for request in batch}) > 1
+        for request, result in zip(batch, results, strict=True):
+            request.future.set_result(result)
+
+    def _stack(self, arrays: list[npt.NDArray[Any]]) -> Any:
+        import ctranslate2
+
+        return ctranslate2.StorageView.from_array(np.ascontiguousarray(np.stack(arrays)))
+
+    def _encode(self, batch: list[_Call]) -> list[Encoded]:
+        output = self.model.encode(self._stack([request.payload[0] for request in batch]), to_cpu=self.to_cpu)
+        host = np.array(output)
+        return [Encoded(host[i]) for i in range(len(batch))]
+
+    def _generate(self, batch: list[_Call]) -> list[Any]:
+        encoded = self._stack([request.payload[0].array for request in batch])
+        prompts = [request.payload[1] for request in batch]
+        kwargs = batch[0].payload[2]
+        return list(self.model.generate(encoded, prompts, **kwargs))
+
+    def _align(self, batch: list[_Call]) -> list[list[Any]]:
+        arrays, texts, frames, counts = [], [], [], []
+        for request in batch:
+            encoded, text_tokens, num_frames = request.payload[0], request.payload[1], request.payload[2]
+            arrays += [encoded.array] * len(text_tokens)
+            texts += list(text_tokens)
+            frames += (
+                list(num_frames) if isinstance(num_frames, list | tuple) else [num_frames] * len(text_tokens)
+            )
+            counts.append(len(text_tokens))
+        start_sequence, median_filter_width = batch[0].payload[3], batch[0].payload[4]
+        results = list(self.model.align(self._stack(arrays), list(start_sequence), texts, frames,
+                                        median_filter_width=median_filter_width))  # fmt: skip
+        out, at = [], 0
+        for count in counts:
+            out.append(results[at : at + count])
+            at += count
+        return out
+
+
+class ChannelModel:
+    """What faster-whisper's WhisperModel sees as its CTranslate2 model while it decodes one channel: the
+    three calls that run the network go to the batcher; everything else is the real model's."""
+
+    def __init__(self, real: Any, batcher: LockstepBatcher, channel: str, job_key: str, sot: int) -> None:
+        self._real = real
+        self._sot = sot
+        self._batcher = batcher
+        self._channel = channel
+        self._job_key = job_key
+
+    def __getattr__(self, name: str) -> Any:  # is_multilingual, device, num_languages, …
+        return getattr(self._real, name)
+
+    def encode(self, features: Any, to_cpu: bool = False) -> Encoded:
+        array = np.array(features)
+        return self._batcher.call(self._channel, self._job_key, "encode", array.shape[1:], array[0])  # type: ignore[no-any-return]
+
+    def generate(self, encoder_output: Encoded, prompts: list[list[int]], **kwargs: Any) -> list[Any]:
+        (prompt,) = prompts  # the sequential decoder asks for one window at a time
+        # CTranslate2 batches prompts only when <|startoftranscript|> stands at the same position in each,
+        # that is, with as many tokens of previous text: a channel's prompt is never cut to fit a batch
+        group = (_frozen(kwargs), prompt.index(self._sot) if self._sot in prompt else -1)
+        result = self._batcher.call(
+            self._channel, self._job_key, "generate", group, encoder_output, prompt, kwargs
+        )
+        return [result]
+
+    def align(self, encoder_output: Encoded, start_sequence: list[int], text_tokens: list[list[int]],
+              num_frames: list[int], median_filter_width: int = 7) -> list[Any]:  # fmt: skip
+        group = (tuple(start_sequence), median_filter_width)
+        return self._batcher.call(self._channel, self._job_key, "align", group, encoder_output, text_tokens,  # type: ignore[no-any-return]
+                                  num_frames, start_sequence, median_filter_width)  # fmt: skip
+
+    def detect_language(self, encoder_output: Encoded, **kwargs: Any) -> Any:
+        import ctranslate2
+
+        view = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoder_output.array[None]))
+        return self._real.detect_language(view, **kwargs)
+
+
+def channel_whisper(model: Any, batcher: LockstepBatcher, channel: str, job_key: str) -> Any:
+    """A WhisperModel that is `model` in everything but where its network calls go."""
+    from faster_whisper import WhisperModel
+
+    view = WhisperModel.__new__(WhisperModel)
+    view.__dict__.update(model.__dict__)
+    sot = model.hf_tokenizer.token_to_id("<|startoftranscript|>")
+    view.model = ChannelModel(model.model, batcher, channel, job_key, sot)
+    return view
+
+
+ChannelProgress = Callable[[int, float], None]
