@@ -27,8 +27,8 @@ class Config:
     compute_type: str = "auto"  # auto -> int8 on CPU, float16 on CUDA
     workers: int = 0  # engine slots (concurrent channels) and job workers; 0 = automatic from the cores
     cpu_threads: int = 0  # CTranslate2 threads per slot; 0 = automatic (cores / slots on the CPU)
-    # VAD chunks per CTranslate2 batch, pooled across channels and jobs; 1 = the sequential decoder;
-    # 0 = automatic: 1 on the CPU (more accurate on speech without pauses), 16 on CUDA
+    # the lockstep decoder's most windows per batch, across channels and jobs; 1 = the sequential decoder
+    # alone; 0 = automatic (speechsvc.asr.scheduler.plan_engine)
     batch_size: int = 0
     device_index: str = "0"  # GPUs to use, e.g. "0,1": a replica of the model on each
     max_upload_bytes: int = 2 * GIB
@@ -110,7 +110,8 @@ HELP = {
     "compute_type": "CTranslate2 compute type; auto = int8 on CPU, float16 on CUDA",
     "workers": "engine slots per device (engine calls at once); 0 = one per core on the CPU, 2 per GPU",
     "cpu_threads": "CTranslate2 threads per slot; 0 = cores / slots",
-    "batch_size": "VAD chunks per batch across jobs; 1 = the sequential decoder; 0 = 1 on CPU, 16 on CUDA",
+    "batch_size": "most windows per batch of the lockstep decoder, across channels and jobs; 1 = no batching "
+    "(the library's sequential decoder alone); 0 = 4 per core on CPU (at most 16), 16 on CUDA",
     "device_index": "GPUs to use, e.g. 0,1: a replica of the model on each",
     "max_upload_bytes": "largest request body or upload, checked while streaming (413)",
     "max_duration_s": "longest audio accepted, in seconds (413 audio_too_long)",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -194,38 +193,3 @@ class WhisperEngine:
         # drop the reference so that the CTranslate2 model and its worker threads are freed here, not during
         # interpreter exit, where C++ aborts ("terminate called without an active exception")
         self.model = None
-
-
-class BatchedWhisperEngine(WhisperEngine):
-    """The same model behind a ChunkBatcher: the VAD chunks of every running job's channels are decoded
-    together in batches of up to `batch_size` (see speechsvc.asr.batcher)."""
-
-    def __init__(self, name: str, model: Any, batch_size: int, runners: int) -> None:
-        from speechsvc.asr.batcher import ChunkBatcher, model_decoder
-
-        super().__init__(name, model)
-        self.batch_size = batch_size
-        self.batcher: Any = ChunkBatcher(model_decoder(model), batch_size, runners, name=f"batcher-{name}")
-
-    def transcribe_channels(
-        self,
-        job_key: str,
-        channels: list[npt.NDArray[np.float32]],
-        options: TranscribeOptions,
-        on_progress: Callable[[int, float], None],
-    ) -> list[ChannelTranscript]:
-        from speechsvc.asr.batcher import transcribe_channels
-
-        return transcribe_channels(self.model, self.batcher, job_key, channels, options, on_progress)
-
-    def transcribe(
-        self, audio: npt.NDArray[np.float32], options: TranscribeOptions, on_progress: ProgressFn
-    ) -> ChannelTranscript:
-        key = f"single-{id(audio)}-{threading.get_ident()}"
-        return self.transcribe_channels(key, [audio], options, lambda _, at_s: on_progress(at_s))[0]
-
-    def close(self) -> None:
-        if self.batcher is not None:
-            self.batcher.close()
-        self.batcher = None
-        super().close()

@@ -18,17 +18,23 @@ decides everything, and a window's decoding does not depend on the other items o
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from speechsvc.asr.engine import SAMPLE_RATE_HZ, ChannelTranscript, ProgressFn, TranscribeOptions, to_segment
+from speechsvc.asr.pieces import joined, pieces
+from speechsvc.audio.isolate import release_pages
+from speechsvc.errors import JobCanceled
 
 log = logging.getLogger(__name__)
 
@@ -281,4 +287,133 @@ def channel_whisper(model: Any, batcher: LockstepBatcher, channel: str, job_key:
     return view
 
 
-ChannelProgress = Callable[[int, float], None]
+ChannelProgress = Callable[[int, float], None]  # (channel position, seconds of it transcribed so far)
+
+
+class LockstepWhisperEngine:
+    """faster-whisper's sequential decoder on every channel of every running job, its model calls batched
+    in lockstep (LockstepBatcher). The Transcriber and ChannelBatching seams."""
+
+    def __init__(self, name: str, model: Any, batch_size: int, runners: int) -> None:
+        self.name = name
+        self.model = model
+        self.multilingual = bool(model.model.is_multilingual)
+        self.batch_size = batch_size
+        self.batcher: LockstepBatcher | None = LockstepBatcher(
+            model.model, batch_size, runners, name=f"lockstep-{name}"
+        )
+
+    def transcribe(
+        self, audio: npt.NDArray[np.float32], options: TranscribeOptions, on_progress: ProgressFn
+    ) -> ChannelTranscript:
+        key = f"single-{id(audio)}-{threading.get_ident()}"
+        return self.transcribe_channels(key, [audio], options, lambda _, at_s: on_progress(at_s))[0]
+
+    def transcribe_channels(
+        self,
+        job_key: str,
+        channels: list[npt.NDArray[np.float32]],
+        options: TranscribeOptions,
+        on_progress: ChannelProgress,
+    ) -> list[ChannelTranscript]:
+        """Every channel on a thread of its own, each a chain of pieces (speechsvc.asr.pieces) decoded one
+        after the other; returns when all are done, or raises the first channel's error."""
+        batcher = self.batcher
+        if batcher is None:
+            raise RuntimeError("the engine is closed")
+        results: list[ChannelTranscript | None] = [None] * len(channels)
+        errors: list[BaseException] = []
+        reporting = threading.Lock()
+
+        def progress(position: int, at_s: float) -> None:
+            with reporting:
+                on_progress(position, at_s)
+
+        def decode(position: int) -> None:
+            try:
+                results[position] = self._decode_channel(batcher, job_key, position, channels[position], options,
+                                                         progress)  # fmt: skip
+            except BaseException as exc:
+                errors.append(exc)
+                batcher.cancel(job_key)  # the job's other channels stop at their next model call
+
+        threads = [
+            threading.Thread(target=decode, args=(position,), name=f"lockstep-{job_key[:8]}-{position}", daemon=True)
+            for position in range(len(channels))
+        ]  # fmt: skip
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            canceled = [error for error in errors if isinstance(error, JobCanceled)]
+            raise canceled[0] if canceled else errors[0]
+        return [result for result in results if result is not None]
+
+    def _decode_channel(
+        self,
+        batcher: LockstepBatcher,
+        job_key: str,
+        position: int,
+        audio: npt.NDArray[np.float32],
+        options: TranscribeOptions,
+        on_progress: ChannelProgress,
+    ) -> ChannelTranscript:
+        channel = f"{job_key}/{position}"
+        whisper = channel_whisper(self.model, batcher, channel, job_key)
+        parts: list[tuple[float, ChannelTranscript]] = []
+        batcher.join(job_key)
+        try:
+            for start, end in pieces(audio):
+                offset_s = start / SAMPLE_RATE_HZ
+                language = options.language or (parts[0][1].language if parts and self.multilingual else None)
+                piece = np.asarray(audio[start:end], dtype=np.float32)
+                transcript = _transcribe(whisper, piece, replace(options, language=language), self.multilingual,
+                                         functools.partial(_at, on_progress, position, offset_s))  # fmt: skip
+                parts.append((offset_s, transcript))
+                release_pages(audio)
+                on_progress(position, end / SAMPLE_RATE_HZ)
+        finally:
+            batcher.leave(job_key)
+        return joined(parts) if parts else ChannelTranscript("en", 1.0, 0.0, 0.0)
+
+    def close(self) -> None:
+        if self.batcher is not None:
+            self.batcher.close()
+        self.batcher = None
+        self.model = None
+
+
+def _at(on_progress: ChannelProgress, position: int, offset_s: float, at_s: float) -> None:
+    on_progress(position, offset_s + at_s)
+
+
+def _transcribe(
+    whisper: Any, audio: npt.NDArray[np.float32], options: TranscribeOptions, multilingual: bool,
+    on_progress: ProgressFn,
+) -> ChannelTranscript:  # fmt: skip
+    """WhisperModel.transcribe, as the sequential engine calls it."""
+    kwargs: dict[str, Any] = {}
+    if options.temperature is not None:
+        kwargs["temperature"] = options.temperature
+    segments, info = whisper.transcribe(
+        audio,
+        language=options.language if multilingual else "en",
+        task=options.task if multilingual else "transcribe",
+        beam_size=options.beam_size,
+        word_timestamps=options.word_timestamps,
+        vad_filter=options.vad,
+        initial_prompt=options.prompt,
+        hotwords=options.hotwords,
+        **kwargs,
+    )
+    result = ChannelTranscript(
+        language=info.language,
+        language_probability=round(float(info.language_probability), 4),
+        duration_s=round(float(info.duration), 3),
+        speech_s=round(float(info.duration_after_vad), 3),
+    )
+    for segment in segments:  # a generator: the model calls happen while we iterate
+        result.segments.append(to_segment(segment))
+        on_progress(float(segment.end))
+    return result

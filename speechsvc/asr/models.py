@@ -19,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from speechsvc.asr.engine import BatchedWhisperEngine, Transcriber, WhisperEngine
+from speechsvc.asr.engine import Transcriber, WhisperEngine
+from speechsvc.asr.lockstep import LockstepWhisperEngine
 from speechsvc.errors import ModelNotFound
 
 log = logging.getLogger(__name__)
@@ -145,8 +146,8 @@ def whisper_loader(
 
     `num_workers` CTranslate2 workers per device, so that as many calls run at once; with several
     `device_index` GPUs, CTranslate2 places a replica of the model on each and spreads the calls.
-    With `batch_size` > 1 the engine batches VAD chunks across jobs (BatchedWhisperEngine), with one
-    runner per worker."""
+    With `batch_size` > 1 (the default) the lockstep decoder batches the windows of every running channel
+    (LockstepWhisperEngine), with one runner per worker; 1 is the library's sequential decoder alone."""
 
     def load(spec: ModelSpec) -> Transcriber:
         from faster_whisper import WhisperModel
@@ -166,7 +167,9 @@ def whisper_loader(
             num_workers=num_workers,
         )
         if batch_size > 1:
-            return BatchedWhisperEngine(spec.name, model, batch_size, runners=num_workers * len(device_index))
+            return LockstepWhisperEngine(
+                spec.name, model, batch_size, runners=num_workers * len(device_index)
+            )
         return WhisperEngine(spec.name, model)
 
     return load

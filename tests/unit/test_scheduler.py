@@ -60,8 +60,13 @@ def test_close_cancels_what_is_queued() -> None:
 def test_plan_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("os.cpu_count", lambda: 8)
     cpu = plan_engine("cpu", 0, 0)
-    assert (cpu.slots, cpu.threads, cpu.batch_size) == (8, 1, 1)  # one slot per core, one thread each
-    assert cpu.job_workers == 9  # one job decoded ahead of the slots
+    assert (cpu.slots, cpu.threads, cpu.batch_size) == (8, 1, 16)  # one slot per core, one thread each
+    assert cpu.job_workers == 8 + 16 // 4  # the lockstep decoder needs channels in flight to batch
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert plan_engine("cpu", 0, 0).batch_size == 8  # four windows per core
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    sequential = plan_engine("cpu", 0, 0, 1)
+    assert sequential.batch_size == 1 and sequential.job_workers == 9  # one job decoded ahead of the slots
     assert (plan_engine("cpu", 2, 0).slots, plan_engine("cpu", 2, 0).threads) == (2, 4)
     assert plan_engine("cpu", 2, 3).threads == 3
     assert plan_engine("cpu", 2, 0, 8).job_workers == 4  # batching needs more channels in flight
