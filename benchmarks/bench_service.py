@@ -1,16 +1,18 @@
 """Throughput of the running service against the bare faster-whisper library, same machine, same run.
 
     python benchmarks/bench_service.py [--calls 6] [--seconds 60] [--device cpu|cuda] [--workers N]
-                                       [--batch-sizes 0,8] [--no-sequential]
+                                       [--batch-sizes 0,1] [--sets turn-taking,gapless]
 
-Builds stereo calls from ../shared/corpus, then measures on the same channels:
+Builds two sets of stereo calls (benchmarks/calls.py): turn-taking (each side silent while the other
+talks, the corpus's recordings) and gapless (both sides talk all the time, the corpus's recordings and
+three generated voices), and a gapless mono monologue of different sentences. On the same audio:
   bare sequential  WhisperModel.transcribe, channel after channel (what one request at a time costs)
   bare batched     BatchedInferencePipeline (batch 8), channel after channel
-  service burst    `speechsvc serve` as a subprocess, every call POSTed at once, polled to Completed;
-                   once per --batch-sizes entry (0: the defaults; 8: VAD chunks batched across jobs)
-and a single call through each. Prints audio seconds, wall seconds, x real time, ratio to bare
-sequential, peak RSS and WER against the known texts. Settings match the service's defaults:
-beam 5, VAD, word timestamps, language en.
+  service burst    `speechsvc serve` as a subprocess, every call of a set POSTed at once, polled to
+                   Completed; once per --batch-sizes entry (0: the defaults)
+and a single call through each. Prints audio seconds, wall seconds, x real time, the ratio to the bare
+batched pipeline, peak RSS and WER against the known texts; and each one's WER on the monologue.
+Settings match the service's defaults: beam 5, VAD, word timestamps, language en.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import Any
 import jiwer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from calls import Call, make_calls
+from calls import Call, make_calls, make_gapless_calls, make_monologue
 
 from speechsvc.asr.models import pick_compute_type, pick_device, resolve_model
 from speechsvc.audio.decode import decode_channels
@@ -188,90 +190,121 @@ def main() -> int:
     )
     parser.add_argument(
         "--batch-sizes",
-        default="0,8",
-        help="the service's --batch-size, one service run each; 0 = its default (1 on the CPU, 16 on CUDA); "
-        "more than 1 batches VAD chunks across jobs",
+        default="0",
+        help="the service's --batch-size, one service run each; 0 = its defaults (the lockstep decoder, "
+        "4 windows per core on the CPU, 16 on CUDA); 1 = the sequential decoder without batching",
     )
-    parser.add_argument("--no-sequential", action="store_true", help="skip the bare sequential run")
+    parser.add_argument("--sets", default="turn-taking,gapless", help="call sets to run")
     args = parser.parse_args()
 
     from faster_whisper import WhisperModel
 
     device = pick_device(args.device)
     compute_type = pick_compute_type("auto", device)
+    rows: dict[str, list[Row]] = {}
     with tempfile.TemporaryDirectory() as scratch:
-        calls = make_calls(Path(scratch) / "calls", args.calls, args.seconds)
-        one = calls[:1]
+        makers = {"turn-taking": make_calls, "gapless": make_gapless_calls}
+        sets = {
+            name: makers[name](Path(scratch) / name, args.calls, args.seconds)
+            for name in args.sets.split(",")
+        }
+        monologue, monologue_text, monologue_s = make_monologue(Path(scratch) / "monologue")
         spec = resolve_model(args.model, Path(scratch) / "models")
-        rows: list[Row] = []
 
-        def record(mode: str, ran: list[Call], timed: tuple[float, list[str]], rss: float | None) -> None:
+        def record(
+            table: str, mode: str, ran: list[Call], timed: tuple[float, list[str]], rss: float | None
+        ) -> None:
             wall, hypotheses = timed
             audio_s = 2 * sum(call.duration_s for call in ran)
             references = [text for call in ran for text in call.texts]
-            rows.append(Row(mode, len(ran), audio_s, wall, rss, corpus_wer(references, hypotheses)))
+            rows.setdefault(table, []).append(
+                Row(mode, len(ran), audio_s, wall, rss, corpus_wer(references, hypotheses))
+            )
+
+        def record_monologue(mode: str, text: str) -> None:
+            rows.setdefault("monologue", []).append(
+                Row(mode, 1, monologue_s, 1.0, None, corpus_wer([monologue_text], [text]))
+            )
 
         model = WhisperModel(str(spec.path or spec.name), device=device, compute_type=compute_type)
-        bare(one, model, batched=False)  # warm-up: first-call costs are nobody's throughput
-        if not args.no_sequential:
-            record("bare sequential", calls, bare(calls, model, batched=False), peak_rss_mib())
-        record("bare batched (8)", calls, bare(calls, model, batched=True), peak_rss_mib())
-        record("bare batched, 1 call", one, bare(one, model, batched=True), None)
-        del model
-        # the issue's reference: the batched pipeline, two channels at a time, one thread per core
-        model = WhisperModel(
-            str(spec.path or spec.name),
-            device=device,
-            compute_type=compute_type,
-            num_workers=2,
-            cpu_threads=1,
-        )
-        record(
-            "bare batched, 2 at a time", calls, bare(calls, model, batched=True, parallel=2), peak_rss_mib()
-        )
+        first = next(iter(sets.values()))
+        bare(first[:1], model, batched=False)  # warm-up: first-call costs are nobody's throughput
+        for name, calls in sets.items():
+            record(name, "bare sequential", calls, bare(calls, model, batched=False), peak_rss_mib())
+            record(name, "bare batched (8)", calls, bare(calls, model, batched=True), peak_rss_mib())
+            record(name, "bare batched, 1 call", calls[:1], bare(calls[:1], model, batched=True), None)
+        (audio,) = decode_channels(monologue, "audio/wav", [ChannelRef(0, 0)], max_duration_s=3600)
+        record_monologue("bare sequential", mono_text(model, audio, batched=False))
+        record_monologue("bare batched (8)", mono_text(model, audio, batched=True))
         del model
 
-        services = [int(size) for size in args.batch_sizes.split(",")]
-        for number, batch_size in enumerate(services):
+        for number, batch_size in enumerate(int(size) for size in args.batch_sizes.split(",")):
             process, url = start_server(Path(scratch) / f"data{number}", args, batch_size)
             setting = f"batch {batch_size}" if batch_size else "defaults"
             try:
-                service(url, one)  # warm-up
-                burst = service(url, calls)
-                record(f"service burst ({setting})", calls, burst, peak_rss_mib(process.pid))
-                record(f"service, 1 call ({setting})", one, service(url, one), None)
+                service(url, first[:1])  # warm-up
+                for name, calls in sets.items():
+                    burst = service(url, calls)
+                    record(name, f"service burst ({setting})", calls, burst, peak_rss_mib(process.pid))
+                    record(name, f"service, 1 call ({setting})", calls[:1], service(url, calls[:1]), None)
+                record_monologue(f"service ({setting})", service_text(url, monologue))
             finally:
                 process.terminate()
                 process.wait(timeout=120)
 
-    by_mode = {row.mode: row for row in rows}
-    batched, batched_one = by_mode["bare batched (8)"], by_mode["bare batched, 1 call"]
-    base = rows[0].speed
     print(
-        f"\nspeechsvc benchmark: {args.calls} stereo calls x {args.seconds:g} s, model {args.model}, "
-        f"{device}/{compute_type}, workers {args.workers or 'auto'}\n"
+        f"\nspeechsvc benchmark: {args.calls} stereo calls x {args.seconds:g} s per set, model {args.model}, "
+        f"{device}/{compute_type}, workers {args.workers or 'auto'}"
     )
-    print(
-        f"| {'mode':<32} | calls | audio s | wall s | x real time | vs {rows[0].mode:<16} | peak RSS MiB | WER   |"
-    )
-    print(f"|{'-' * 34}|-------|---------|--------|-------------|{'-' * 22}|--------------|-------|")
-    for row in rows:
-        rss = f"{row.rss_mib:.0f}" if row.rss_mib is not None else "-"
-        print(
-            f"| {row.mode:<32} | {row.calls:>5} | {row.audio_s:>7.1f} | {row.wall_s:>6.1f} | {row.speed:>11.1f} "
-            f"| {row.speed / base:>19.2f}x | {rss:>12} | {row.wer:.3f} |"
+    for table, found in rows.items():
+        if table == "monologue":
+            continue
+        by_mode = {row.mode: row for row in found}
+        batched, batched_one, sequential = (
+            by_mode["bare batched (8)"],
+            by_mode["bare batched, 1 call"],
+            by_mode["bare sequential"],
         )
-    print()
-    for mode in [row.mode for row in rows if row.mode.startswith("service burst")]:
-        setting = mode[len("service burst ") :]
-        burst, single = by_mode[mode], by_mode[f"service, 1 call {setting}"]
-        print(f"service {setting}:")
-        print(f"  throughput / bare batched (channel after channel): {burst.speed / batched.speed:.2f}x")
+        print(f"\n### {table} calls\n")
         print(
-            f"  latency of one call / bare batched on its two channels: {single.wall_s / batched_one.wall_s:.2f}x"
+            f"| {'mode':<30} | calls | audio s | wall s | x real time | vs bare batched | peak RSS MiB | WER   |"
         )
-        print(f"  WER - bare batched: {burst.wer - batched.wer:+.3f}")
+        print(
+            f"|{'-' * 32}|-------|---------|--------|-------------|-----------------|--------------|-------|"
+        )
+        for row in found:
+            rss = f"{row.rss_mib:.0f}" if row.rss_mib is not None else "-"
+            ratio = f"{row.speed / batched.speed:.2f}x" if row.calls == batched.calls else "-"
+            print(f"| {row.mode:<30} | {row.calls:>5} | {row.audio_s:>7.1f} | {row.wall_s:>6.1f} | {row.speed:>11.1f} "
+                  f"| {ratio:>15} | {rss:>12} | {row.wer:.3f} |")  # fmt: skip
+        for mode in [row.mode for row in found if row.mode.startswith("service burst")]:
+            setting = mode[len("service burst ") :]
+            burst, single = by_mode[mode], by_mode[f"service, 1 call {setting}"]
+            print(f"\nservice {setting}, {table}: throughput {burst.speed / batched.speed:.2f}x the bare batched "
+                  f"pipeline; one call's latency {single.wall_s / batched_one.wall_s:.2f}x; "
+                  f"WER {burst.wer - sequential.wer:+.3f} against bare sequential")  # fmt: skip
+    print(f"\n### gapless monologue ({monologue_s:.0f} s, different sentences)\n")
+    print("| mode | WER |\n|---|---|")
+    for row in rows["monologue"]:
+        print(f"| {row.mode} | {row.wer:.3f} |")
     return 0
+
+
+def mono_text(model: Any, audio: Any, batched: bool) -> str:
+    from faster_whisper import BatchedInferencePipeline
+
+    engine = BatchedInferencePipeline(model) if batched else model
+    kwargs = {"batch_size": 8} if batched else {}
+    segments, _ = engine.transcribe(
+        audio, language="en", beam_size=5, word_timestamps=True, vad_filter=True, **kwargs
+    )
+    return " ".join(s.text.strip() for s in segments)
+
+
+def service_text(base_url: str, path: Path) -> str:
+    _, _, body = http("POST", f"{base_url}/v1/transcribe?format=txt&wait=300", path.read_bytes(),
+                      {"Content-Type": "audio/wav"})  # fmt: skip
+    return str(body.decode())
 
 
 if __name__ == "__main__":

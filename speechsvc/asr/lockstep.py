@@ -237,11 +237,14 @@ class LockstepBatcher:
 
 class ChannelModel:
     """What faster-whisper's WhisperModel sees as its CTranslate2 model while it decodes one channel: the
-    three calls that run the network go to the batcher; everything else is the real model's."""
+    three calls that run the network go to the batcher; everything else is the real model's. `preparing`:
+    released at the channel's first network call, when its VAD and features are done."""
 
-    def __init__(self, real: Any, batcher: LockstepBatcher, channel: str, job_key: str, sot: int) -> None:
+    def __init__(self, real: Any, batcher: LockstepBatcher, channel: str, job_key: str, sot: int,
+                 preparing: Preparing) -> None:  # fmt: skip
         self._real = real
         self._sot = sot
+        self._preparing = preparing
         self._batcher = batcher
         self._channel = channel
         self._job_key = job_key
@@ -250,6 +253,7 @@ class ChannelModel:
         return getattr(self._real, name)
 
     def encode(self, features: Any, to_cpu: bool = False) -> Encoded:
+        self._preparing.done()
         array = np.array(features)
         return self._batcher.call(self._channel, self._job_key, "encode", array.shape[1:], array[0])  # type: ignore[no-any-return]
 
@@ -276,14 +280,50 @@ class ChannelModel:
         return self._real.detect_language(view, **kwargs)
 
 
-def channel_whisper(model: Any, batcher: LockstepBatcher, channel: str, job_key: str) -> Any:
+class Preparing:
+    """A channel piece's way through the engine. It holds one of a few preparation slots from its start
+    until its first network call, while the library runs VAD and builds the features: with every channel
+    of every job on a thread of its own, this bounds how many read audio at once (memory, and the cores
+    the decoder needs). At that first call it joins the batcher, whose runners from then on wait for its
+    calls to batch them with the others'; it leaves at the end."""
+
+    def __init__(self, slots: threading.Semaphore, batcher: LockstepBatcher, job_key: str) -> None:
+        self._slots = slots
+        self._batcher = batcher
+        self._job_key = job_key
+        self._held = self._joined = False
+
+    def __enter__(self) -> Preparing:
+        self._slots.acquire()
+        self._held = True
+        return self
+
+    def done(self) -> None:
+        if self._held:
+            self._held = False
+            self._slots.release()
+            self._batcher.join(self._job_key)
+            self._joined = True
+
+    def __exit__(self, *_: object) -> None:
+        if self._held:
+            self._held = False
+            self._slots.release()
+        if self._joined:
+            self._joined = False
+            self._batcher.leave(self._job_key)
+
+
+def channel_whisper(
+    model: Any, batcher: LockstepBatcher, channel: str, job_key: str, preparing: Preparing
+) -> Any:
     """A WhisperModel that is `model` in everything but where its network calls go."""
     from faster_whisper import WhisperModel
 
     view = WhisperModel.__new__(WhisperModel)
     view.__dict__.update(model.__dict__)
     sot = model.hf_tokenizer.token_to_id("<|startoftranscript|>")
-    view.model = ChannelModel(model.model, batcher, channel, job_key, sot)
+    view.model = ChannelModel(model.model, batcher, channel, job_key, sot, preparing)
     return view
 
 
@@ -302,6 +342,9 @@ class LockstepWhisperEngine:
         self.batcher: LockstepBatcher | None = LockstepBatcher(
             model.model, batch_size, runners, name=f"lockstep-{name}"
         )
+        # channels reading audio and building features at once: one per two runners (memory: VAD over a
+        # long piece holds a few hundred MB; and the cores are the decoder's)
+        self._preparing = threading.Semaphore(max(1, runners // 2))
 
     def transcribe(
         self, audio: npt.NDArray[np.float32], options: TranscribeOptions, on_progress: ProgressFn
@@ -360,21 +403,22 @@ class LockstepWhisperEngine:
         on_progress: ChannelProgress,
     ) -> ChannelTranscript:
         channel = f"{job_key}/{position}"
-        whisper = channel_whisper(self.model, batcher, channel, job_key)
         parts: list[tuple[float, ChannelTranscript]] = []
-        batcher.join(job_key)
-        try:
-            for start, end in pieces(audio):
-                offset_s = start / SAMPLE_RATE_HZ
-                language = options.language or (parts[0][1].language if parts and self.multilingual else None)
+        with self._preparing:
+            plan = pieces(audio)  # VAD over a long channel, to cut it at pauses
+            release_pages(audio)
+        for start, end in plan:
+            offset_s = start / SAMPLE_RATE_HZ
+            language = options.language or (parts[0][1].language if parts and self.multilingual else None)
+            with Preparing(self._preparing, batcher, job_key) as preparing:
+                whisper = channel_whisper(self.model, batcher, channel, job_key, preparing)
                 piece = np.asarray(audio[start:end], dtype=np.float32)
                 transcript = _transcribe(whisper, piece, replace(options, language=language), self.multilingual,
                                          functools.partial(_at, on_progress, position, offset_s))  # fmt: skip
-                parts.append((offset_s, transcript))
-                release_pages(audio)
-                on_progress(position, end / SAMPLE_RATE_HZ)
-        finally:
-            batcher.leave(job_key)
+            del piece
+            parts.append((offset_s, transcript))
+            release_pages(audio)
+            on_progress(position, end / SAMPLE_RATE_HZ)
         return joined(parts) if parts else ChannelTranscript("en", 1.0, 0.0, 0.0)
 
     def close(self) -> None:

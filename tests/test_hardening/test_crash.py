@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from speechsvc.asr.scheduler import plan_engine
 from tests.acceptance.server import Server, free_port, http
 from tests.conftest import STEREO_TEXTS, corpus, long_stereo_call
 from tests.integration.helpers import wer
@@ -110,9 +111,10 @@ def test_kill_9_at_random_moments_loses_nothing_and_never_calls_back_twice(tmp_p
         # by the crash-loop bound, with that reason; no other failure is acceptable here
         if final.headers["x-status"] == "Failed":
             assert "stopped its worker 3 times" in final.headers["x-error"]
-    # a job fails only if it was running at all three kills; at most `job workers` (2 slots + 1 on this
-    # 2-core machine) run at a time, so at least the rest complete
-    assert sum(final.headers["x-status"] == "Completed" for final in finals.values()) >= len(ids) - 3
+    # a job fails only if it was running at all three kills; at most `job workers` run at a time (4 on
+    # this 2-core machine: 2 slots + a batch of 8 windows / 4), so at least the rest complete
+    running = plan_engine("cpu", 0, 0).job_workers
+    assert sum(final.headers["x-status"] == "Completed" for final in finals.values()) >= len(ids) - running
     assert all(count == 1 for count in calls.values()), calls  # never twice
     for request_id in ids:
         if calls[request_id] == 0:  # only a crash during the attempt may leave a job without its callback
