@@ -26,7 +26,7 @@ from speechsvc.config import (
 )
 from speechsvc.errors import StoreUnavailable
 from speechsvc.keys_cli import add_keys_arguments, count_active_keys, run_keys
-from speechsvc.malloc import release_big_blocks
+from speechsvc.malloc import limit_arenas
 
 CONFIG_FIELDS = frozenset(field.name for field in dataclasses.fields(Config))
 
@@ -57,7 +57,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    release_big_blocks()  # before any thread allocates audio (speechsvc.malloc)
+    limit_arenas()  # before any thread allocates audio (speechsvc.malloc)
     args = parse_args(argv)
     config_fields = {k: v for k, v in vars(args).items() if k in CONFIG_FIELDS}
     try:
