@@ -28,6 +28,11 @@ STEREO_TEXTS = (
     "He began a confused complaint against the wizard, who had vanished behind the curtain on the left.",
     "The horizon seems extremely distant.",
 )
+# Model text differs between CPUs (tiny.en's int8 kernels): bounds on WER leave at least one word of slack
+# beyond what tiny.en reads here (2026-11-29, Intel Xeon: 0 words wrong on every corpus file and fixture,
+# 1 of 22 on the mu-law JFK fixtures). So 0.1 on JFK (22 words: 2 wrong) and the wizard (17: 1), 0.15 on
+# the lossy codecs (3), and 0.2 on "The horizon…" (5 words: 1, where 0.1 allowed none). Where a test reads
+# audio that tiny.en reads differently on different CPUs, it compares with the library on the same machine.
 
 
 def corpus(name: str) -> Path:

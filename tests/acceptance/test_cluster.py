@@ -96,7 +96,7 @@ def test_burst_kill9_wait_delete_across_nodes(cluster: Cluster, tmp_path: Path) 
         result = json.loads(api1.poll(request_id, format="json").body)
         if result["duration_s"] < 6:
             texts = [" ".join(s["text"] for s in c["segments"]) for c in result["channels"]]
-            assert wer(STEREO_TEXTS[0], texts[0]) <= 0.15 and wer(STEREO_TEXTS[1], texts[1]) <= 0.15, texts
+            assert wer(STEREO_TEXTS[0], texts[0]) <= 0.15 and wer(STEREO_TEXTS[1], texts[1]) <= 0.2, texts
     # wait= on an API node, for a job run by a worker in another process
     answer = api1.submit(corpus("stereo_diarization.wav"), wait="60", format="json")
     assert answer.status == 200 and answer.headers["x-status"] == "Completed"

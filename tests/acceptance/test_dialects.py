@@ -119,7 +119,7 @@ def test_stereo_channels_with_labels(client: openai.OpenAI) -> None:
             model="whisper-1", file=audio, extra_body={"channel_labels": "agent,customer"}
         )
     lines = dict(line.split(": ", 1) for line in result.text.splitlines())
-    assert wer(STEREO_TEXTS[0], lines["agent"]) <= 0.1 and wer(STEREO_TEXTS[1], lines["customer"]) <= 0.1
+    assert wer(STEREO_TEXTS[0], lines["agent"]) <= 0.1 and wer(STEREO_TEXTS[1], lines["customer"]) <= 0.2
 
 
 # openai 3.x marks audio.translations.create deprecated; the endpoint is part of our contract (API.md §3)

@@ -87,4 +87,4 @@ async def test_multilingual_base_batched_across_jobs(aiohttp_client: ClientFacto
     assert wer(JFK_TEXT, english["text"]) <= 0.1, english["text"]
     assert wer(JFK_TEXT, translated["text"]) <= 0.2
     texts = {c["label"]: " ".join(s["text"] for s in c["segments"]) for c in stereo["channels"]}
-    assert wer(STEREO_TEXTS[0], texts["agent"]) <= 0.1 and wer(STEREO_TEXTS[1], texts["customer"]) <= 0.1
+    assert wer(STEREO_TEXTS[0], texts["agent"]) <= 0.1 and wer(STEREO_TEXTS[1], texts["customer"]) <= 0.2

@@ -207,4 +207,4 @@ def test_stereo_still_right_after_all_of_it(tmp_path: Path) -> None:
     finally:
         server.stop()
     lines = dict(line.split(": ", 1) for line in answer.body.decode().strip().splitlines())
-    assert wer(STEREO_TEXTS[1], lines["0.1"]) <= 0.1
+    assert wer(STEREO_TEXTS[1], lines["0.1"]) <= 0.2
