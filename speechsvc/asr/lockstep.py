@@ -81,6 +81,7 @@ class LockstepBatcher:
         self._ready = threading.Condition()
         self._closed = False
         self.batches = self.items = self.mixed_batches = 0  # what ran, for tests and logs
+        self.busy_s: dict[str, float] = {"encode": 0.0, "generate": 0.0, "align": 0.0}  # model time, by call
         self._threads = [
             threading.Thread(target=self._run, name=f"{name}-{i}", daemon=True) for i in range(runners)
         ]
@@ -177,6 +178,7 @@ class LockstepBatcher:
 
     def _execute(self, batch: list[_Call]) -> None:
         run = {"encode": self._encode, "generate": self._generate, "align": self._align}[batch[0].kind]
+        started = time.perf_counter()
         try:
             results = run(batch)
         except Exception as exc:
@@ -193,6 +195,7 @@ class LockstepBatcher:
                     request.future.set_exception(alone)
             return
         with self._ready:
+            self.busy_s[batch[0].kind] += time.perf_counter() - started
             self.batches += 1
             self.items += len(batch)
             self.mixed_batches += len({request.job_key for request in batch}) > 1

@@ -20,7 +20,9 @@ from speechsvc.asr.engine import SAMPLE_RATE_HZ, ChannelTranscript, Segment, Wor
 
 PIECE_S = 120.0
 MIN_PAUSE_MS = 1000  # cut only where the speaker pauses at least this long (not between two words)
-VAD_BLOCK_S = 120.0  # VAD runs on blocks this long: its memory stays bounded (Silero holds ~100 MB per minute)
+VAD_BLOCK_S = (
+    120.0  # VAD runs on blocks this long: its memory stays bounded (Silero holds ~100 MB per minute)
+)
 
 
 def speech_regions(
