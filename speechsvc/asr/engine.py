@@ -152,6 +152,38 @@ def to_segment(seg: Any) -> Segment:
     )
 
 
+def transcribe_with(
+    whisper: Any, audio: npt.NDArray[np.float32], options: TranscribeOptions, multilingual: bool,
+    on_progress: ProgressFn,
+) -> ChannelTranscript:  # fmt: skip
+    """`WhisperModel.transcribe` with a job's options, as our transcript (the lockstep decoder passes a
+    WhisperModel whose network calls are batched)."""
+    kwargs: dict[str, Any] = {}
+    if options.temperature is not None:
+        kwargs["temperature"] = options.temperature
+    segments, info = whisper.transcribe(
+        audio,
+        language=options.language if multilingual else "en",
+        task=options.task if multilingual else "transcribe",
+        beam_size=options.beam_size,
+        word_timestamps=options.word_timestamps,
+        vad_filter=options.vad,
+        initial_prompt=options.prompt,
+        hotwords=options.hotwords,
+        **kwargs,
+    )
+    result = ChannelTranscript(
+        language=info.language,
+        language_probability=round(float(info.language_probability), 4),
+        duration_s=round(float(info.duration), 3),
+        speech_s=round(float(info.duration_after_vad), 3),
+    )
+    for seg in segments:  # a generator: recognition happens while we iterate
+        result.segments.append(to_segment(seg))
+        on_progress(float(seg.end))
+    return result
+
+
 class WhisperEngine:
     """faster-whisper's WhisperModel: one model, loaded once, shared by every job. Each channel is decoded
     on its own, window after window, each window conditioned on the text before it."""
@@ -164,30 +196,7 @@ class WhisperEngine:
     def transcribe(
         self, audio: npt.NDArray[np.float32], options: TranscribeOptions, on_progress: ProgressFn
     ) -> ChannelTranscript:
-        kwargs: dict[str, Any] = {}
-        if options.temperature is not None:
-            kwargs["temperature"] = options.temperature
-        segments, info = self.model.transcribe(
-            audio,
-            language=options.language if self.multilingual else "en",
-            task=options.task if self.multilingual else "transcribe",
-            beam_size=options.beam_size,
-            word_timestamps=options.word_timestamps,
-            vad_filter=options.vad,
-            initial_prompt=options.prompt,
-            hotwords=options.hotwords,
-            **kwargs,
-        )
-        result = ChannelTranscript(
-            language=info.language,
-            language_probability=round(float(info.language_probability), 4),
-            duration_s=round(float(info.duration), 3),
-            speech_s=round(float(info.duration_after_vad), 3),
-        )
-        for seg in segments:  # a generator: recognition happens while we iterate
-            result.segments.append(to_segment(seg))
-            on_progress(float(seg.end))
-        return result
+        return transcribe_with(self.model, audio, options, self.multilingual, on_progress)
 
     def close(self) -> None:
         # drop the reference so that the CTranslate2 model and its worker threads are freed here, not during

@@ -31,7 +31,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from speechsvc.asr.engine import SAMPLE_RATE_HZ, ChannelTranscript, ProgressFn, TranscribeOptions, to_segment
+from speechsvc.asr.engine import (
+    SAMPLE_RATE_HZ,
+    ChannelTranscript,
+    ProgressFn,
+    TranscribeOptions,
+    transcribe_with,
+)
 from speechsvc.asr.pieces import joined, pieces
 from speechsvc.audio.isolate import release_pages
 from speechsvc.errors import JobCanceled
@@ -416,7 +422,7 @@ class LockstepWhisperEngine:
             with Preparing(self._preparing, batcher, job_key) as preparing:
                 whisper = channel_whisper(self.model, batcher, channel, job_key, preparing)
                 piece = np.asarray(audio[start:end], dtype=np.float32)
-                transcript = _transcribe(whisper, piece, replace(options, language=language), self.multilingual,
+                transcript = transcribe_with(whisper, piece, replace(options, language=language), self.multilingual,
                                          functools.partial(_at, on_progress, position, offset_s))  # fmt: skip
             del piece
             parts.append((offset_s, transcript))
@@ -433,34 +439,3 @@ class LockstepWhisperEngine:
 
 def _at(on_progress: ChannelProgress, position: int, offset_s: float, at_s: float) -> None:
     on_progress(position, offset_s + at_s)
-
-
-def _transcribe(
-    whisper: Any, audio: npt.NDArray[np.float32], options: TranscribeOptions, multilingual: bool,
-    on_progress: ProgressFn,
-) -> ChannelTranscript:  # fmt: skip
-    """WhisperModel.transcribe, as the sequential engine calls it."""
-    kwargs: dict[str, Any] = {}
-    if options.temperature is not None:
-        kwargs["temperature"] = options.temperature
-    segments, info = whisper.transcribe(
-        audio,
-        language=options.language if multilingual else "en",
-        task=options.task if multilingual else "transcribe",
-        beam_size=options.beam_size,
-        word_timestamps=options.word_timestamps,
-        vad_filter=options.vad,
-        initial_prompt=options.prompt,
-        hotwords=options.hotwords,
-        **kwargs,
-    )
-    result = ChannelTranscript(
-        language=info.language,
-        language_probability=round(float(info.language_probability), 4),
-        duration_s=round(float(info.duration), 3),
-        speech_s=round(float(info.duration_after_vad), 3),
-    )
-    for segment in segments:  # a generator: the model calls happen while we iterate
-        result.segments.append(to_segment(segment))
-        on_progress(float(segment.end))
-    return result
