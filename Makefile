@@ -8,11 +8,12 @@ RESEMBLYZER := 0.1.4
 
 .PHONY: install serve test lint browser bench cluster fixtures clean
 
+# Every optional feature (the `all` extra), then the speaker model's weights for diarize=true without the
+# torch that resemblyzer declares (speechsvc reads them with numpy: see pyproject.toml).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[all,test]'
-	# the speaker model's weights (diarize=true), without the torch that resemblyzer declares: see pyproject
 	$(BIN)/python -m pip install --quiet --no-deps 'resemblyzer==$(RESEMBLYZER)'
 	touch $(STAMP)
 
