@@ -25,7 +25,7 @@ from speechsvc.config import Config  # noqa: E402
 from speechsvc.diarize import SpeakerCount, load_encoder  # noqa: E402
 from speechsvc.diarize.speakers import speaker_spans  # noqa: E402
 from speechsvc.jobs.model import JobRequest  # noqa: E402
-from speechsvc.jobs.pipeline import run_pipeline  # noqa: E402
+from speechsvc.service.pipeline import run_pipeline  # noqa: E402
 from tests.conftest import write_wav  # noqa: E402
 from tests.diarize_calls import mixed_call, scores  # noqa: E402
 

@@ -12,9 +12,10 @@ import sys
 
 from aiohttp import web
 
+from speechsvc.access.auth import is_loopback
+from speechsvc.access.keys_cli import add_keys_arguments, count_active_keys, run_keys
 from speechsvc.app import create_app
 from speechsvc.asr.models import ModelRegistry, whisper_loader
-from speechsvc.auth import is_loopback
 from speechsvc.cli import add_transcribe_arguments, transcribe_files
 from speechsvc.config import (
     MODELS_FIELDS,
@@ -25,8 +26,7 @@ from speechsvc.config import (
     build_config,
 )
 from speechsvc.errors import StoreUnavailable
-from speechsvc.keys_cli import add_keys_arguments, count_active_keys, run_keys
-from speechsvc.malloc import limit_arenas
+from speechsvc.operations.malloc import limit_arenas
 
 CONFIG_FIELDS = frozenset(field.name for field in dataclasses.fields(Config))
 
@@ -57,7 +57,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    limit_arenas()  # before any thread allocates audio (speechsvc.malloc)
+    limit_arenas()  # before any thread allocates audio (speechsvc.operations.malloc)
     args = parse_args(argv)
     config_fields = {k: v for k, v in vars(args).items() if k in CONFIG_FIELDS}
     try:

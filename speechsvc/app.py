@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver
 from aiohttp.resolver import ThreadedResolver
 
-from speechsvc.address_policy import PolicyResolver
+from speechsvc.access.auth import Authenticator, RateLimiter, is_loopback
 from speechsvc.api import openai, openapi, ops, raw, uploads
 from speechsvc.api.keys import (
     AUTH,
@@ -29,17 +29,17 @@ from speechsvc.api.middleware import guard, request_context
 from speechsvc.asr.models import ModelRegistry, pick_compute_type, pick_device, whisper_loader
 from speechsvc.asr.scheduler import EnginePlan, FairPool, plan_engine
 from speechsvc.audio import isolate
-from speechsvc.auth import Authenticator, RateLimiter, is_loopback
-from speechsvc.callbacks import CallbackSender
 from speechsvc.config import Config
-from speechsvc.disk import DiskGuard
+from speechsvc.delivery.address_policy import PolicyResolver
+from speechsvc.delivery.callbacks import CallbackSender
+from speechsvc.delivery.webhooks import WebhookSender
 from speechsvc.errors import StoreUnavailable
-from speechsvc.jobs.worker import JobEvents, Worker, clean_spool, run_janitor
-from speechsvc.metrics import Metrics
-from speechsvc.service import Service
+from speechsvc.operations.disk import DiskGuard
+from speechsvc.operations.metrics import Metrics
+from speechsvc.service.facade import Service
+from speechsvc.service.uploads import Uploads
+from speechsvc.service.worker import JobEvents, Worker, clean_spool, run_janitor
 from speechsvc.store import open_store
-from speechsvc.uploads import Uploads
-from speechsvc.webhooks import WebhookSender
 
 CLIENT_MAX_SIZE = 1024**2  # for small JSON bodies; audio bodies are streamed, not bounded by this
 JANITOR_MAX_INTERVAL_S = 300.0

@@ -17,10 +17,10 @@ from speechsvc.asr.scheduler import FairPool
 from speechsvc.audio.layout import parse_channel_labels, parse_channel_layout
 from speechsvc.config import Config
 from speechsvc.errors import SpeechsvcError
-from speechsvc.jobs.pipeline import run_pipeline
 from speechsvc.results.formats import parse_format
 from speechsvc.results.render import render
-from speechsvc.service import build_job_request
+from speechsvc.service.facade import build_job_request
+from speechsvc.service.pipeline import run_pipeline
 
 LONG_FILE_BYTES = 2 * 1024 * 1024  # show a progress bar for files larger than this (or on a terminal)
 

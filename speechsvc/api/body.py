@@ -8,27 +8,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from speechsvc.disk import CHECK_EVERY_BYTES, DiskGuard
 from speechsvc.errors import MissingBody, PayloadTooLarge
+from speechsvc.operations.disk import DiskCheck, DiskGuard
 
 CHUNK_BYTES = 256 * 1024
-
-
-class DiskCheck:
-    """Checks the disk guard before a body's first byte and every CHECK_EVERY_BYTES after."""
-
-    def __init__(self, disk: DiskGuard | None) -> None:
-        self.disk = disk
-        self.next_at = CHECK_EVERY_BYTES
-
-    async def start(self, declared_bytes: int | None) -> None:
-        if self.disk is not None:
-            await self.disk.acheck(declared_bytes or 0)
-
-    async def progress(self, size: int) -> None:
-        if self.disk is not None and size >= self.next_at:
-            self.next_at = size + CHECK_EVERY_BYTES
-            await self.disk.acheck(0)  # the bytes so far are on disk already
 
 
 async def spool_body(request: web.Request, path: Path, max_bytes: int, disk: DiskGuard | None = None) -> int:

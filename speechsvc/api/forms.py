@@ -12,10 +12,10 @@ from pathlib import Path
 
 from aiohttp import BodyPartReader, web
 
-from speechsvc.api.body import CHUNK_BYTES, DiskCheck
+from speechsvc.api.body import CHUNK_BYTES
 from speechsvc.audio.media import is_accepted_media_type
-from speechsvc.disk import DiskGuard
 from speechsvc.errors import InvalidRequest, MissingBody, PayloadTooLarge, UnsupportedMediaType
+from speechsvc.operations.disk import DiskCheck, DiskGuard
 
 INDEXED = re.compile(r"\[[0-9]{1,3}\]$")
 MAX_FIELD_BYTES = 64 * 1024

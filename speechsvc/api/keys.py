@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from speechsvc.access.auth import Authenticator, RateLimiter
 from speechsvc.asr.models import ModelRegistry
-from speechsvc.auth import Authenticator, RateLimiter
 from speechsvc.config import Config
-from speechsvc.metrics import Metrics
-from speechsvc.service import Service
+from speechsvc.operations.metrics import Metrics
+from speechsvc.service.facade import Service
+from speechsvc.service.uploads import Uploads
 from speechsvc.store import Store
-from speechsvc.uploads import Uploads
 
 CONFIG = web.AppKey("config", Config)
 REGISTRY = web.AppKey("registry", ModelRegistry)

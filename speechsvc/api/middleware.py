@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from speechsvc.access.auth import OPEN_PATHS, OPEN_PREFIXES, Identity
 from speechsvc.api.keys import AUTH, METRICS, POLL_RATE_LIMITER, RATE_LIMITER
-from speechsvc.auth import OPEN_PATHS, OPEN_PREFIXES, Identity
 from speechsvc.errors import (
     InvalidRequest,
     MethodNotAllowed,
@@ -20,7 +20,7 @@ from speechsvc.errors import (
     SpeechsvcError,
     UnsupportedMediaType,
 )
-from speechsvc.logs import log_event
+from speechsvc.operations.logs import log_event
 
 log = logging.getLogger("speechsvc.access")
 

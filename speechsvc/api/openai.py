@@ -24,8 +24,8 @@ from speechsvc.errors import Conflict, InvalidRequest, NotReady, RequestNotFound
 from speechsvc.jobs.model import JobRequest, JobStatus
 from speechsvc.results.formats import FormatSpec
 from speechsvc.results.openai import parse_granularities, parse_response_format
-from speechsvc.results.views import openai_result, transcription_job_view
-from speechsvc.service import Service, build_job_request
+from speechsvc.service.facade import Service, build_job_request
+from speechsvc.service.views import openai_result, transcription_job_view
 from speechsvc.store import Job
 
 OPENAI_MODEL_ALIASES = frozenset({"whisper-1", ""})  # what OpenAI clients send: our default model

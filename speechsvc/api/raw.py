@@ -21,12 +21,12 @@ from speechsvc.api.params import (
 from speechsvc.api.spec import RAW_POLL, RAW_SUBMIT, check_known
 from speechsvc.audio.layout import parse_channel_labels, parse_channel_layout
 from speechsvc.audio.media import is_accepted_media_type
-from speechsvc.callbacks import header_safe
+from speechsvc.delivery.callbacks import header_safe
 from speechsvc.errors import RequestNotFound, UnsupportedMediaType
 from speechsvc.jobs.model import JobStatus
 from speechsvc.results.formats import FormatSpec, parse_format
 from speechsvc.results.render import render
-from speechsvc.service import build_job_request
+from speechsvc.service.facade import build_job_request
 from speechsvc.store import Job
 
 MAX_WAIT_S = 300.0

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from speechsvc.api.body import CHUNK_BYTES
 from speechsvc.api.keys import SERVICE, UPLOADS
 from speechsvc.api.middleware import REQUEST_ID_KEY, identity_of
 from speechsvc.api.params import decoder_options, parse_bool, parse_crosstalk, parse_speakers
@@ -24,9 +25,9 @@ from speechsvc.api.spec import (
 from speechsvc.audio.layout import parse_channel_labels, parse_channel_layout
 from speechsvc.errors import InvalidRequest, RequestNotFound
 from speechsvc.results.formats import parse_format
-from speechsvc.results.views import audio_job_view
-from speechsvc.service import build_job_request
-from speechsvc.uploads import upload_view
+from speechsvc.service.facade import build_job_request
+from speechsvc.service.uploads import upload_view
+from speechsvc.service.views import audio_job_view
 
 routes = web.RouteTableDef()
 
@@ -77,7 +78,8 @@ async def put_content(request: web.Request) -> web.Response:
         request.match_info["upload_id"],
         request.query.get("token", ""),
         request.headers.get("Content-Range"),
-        request,
+        request.content_length,
+        request.content.iter_chunked(CHUNK_BYTES),
     )
     return web.json_response(upload_view(upload))
 

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from speechsvc.config import Config
+from speechsvc.jobs.records import Delivery, Job, Upload, UploadState
 from speechsvc.store.base import Store, Wake
-from speechsvc.store.records import Delivery, Job, Upload, UploadState
 
 __all__ = ["Delivery", "Job", "Store", "Upload", "UploadState", "Wake", "open_store", "open_url"]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from speechsvc.jobs.model import JobRequest, JobStatus
-from speechsvc.store.records import Delivery, Job, Upload
+from speechsvc.jobs.records import Delivery, Job, Upload
 
 Wake = Callable[[str, str], None]  # (event: "enqueued" | "finished", job id) from another node
 

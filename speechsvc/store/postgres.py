@@ -19,20 +19,17 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 
 from speechsvc.errors import Conflict, StoreUnavailable
 from speechsvc.jobs.model import JobRequest, JobStatus
-from speechsvc.store.base import Wake
-from speechsvc.store.records import (
+from speechsvc.jobs.records import (
     FINISHED_FOR_RETENTION,
     INTERRUPTED_CALLBACK,
     PENDING,
@@ -42,19 +39,21 @@ from speechsvc.store.records import (
     Upload,
     UploadState,
 )
+from speechsvc.store.base import Wake
+from speechsvc.store.pg_connection import (
+    CONNECT_TIMEOUT_S,
+    CONNECTION_KWARGS,
+    UNAVAILABLE,
+    connection,
+    migrate,
+)
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS = ((1, (Path(__file__).parent / "postgres.sql").read_text()),)
-MIGRATION_LOCK = 0x5EEC4_5C  # pg_advisory_lock key: one node migrates, the others wait
 CHANNEL = "speechsvc_jobs"
 CHUNK_BYTES = 1024 * 1024
-CONNECT_TIMEOUT_S = 5.0
-POOL_WAIT_S = 3.0
-CONNECTION_KWARGS: dict[str, Any] = {"autocommit": True, "row_factory": dict_row, "prepare_threshold": None}
 LISTEN_RETRY_S = 1.0
 NOW = "extract(epoch from clock_timestamp())"
-UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, OSError)
 
 
 def _job_key(job_id: str) -> str:
@@ -73,30 +72,8 @@ class PostgresStore:
         self.pool = pool
         self.url = url
 
-    @contextlib.asynccontextmanager
-    async def _conn(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        """A pooled connection; the database being unreachable is a 503 store_unavailable.
-
-        After an outage the pool reconnects with an exponential backoff (1, 2, 4, … s, without a cap), so it
-        may still be waiting when the database is back: then one direct connection serves this call."""
-        try:
-            direct = False
-            try:
-                conn = await self.pool.getconn(timeout=POOL_WAIT_S)
-            except PoolTimeout:
-                conn = await psycopg.AsyncConnection.connect(
-                    self.url, **CONNECTION_KWARGS, connect_timeout=int(CONNECT_TIMEOUT_S)
-                )
-                direct = True
-            try:
-                yield conn
-            finally:
-                if direct:
-                    await conn.close()
-                else:
-                    await self.pool.putconn(conn)
-        except UNAVAILABLE as exc:
-            raise StoreUnavailable(f"the job database is unreachable: {type(exc).__name__}") from exc
+    def _conn(self) -> contextlib.AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        return connection(self.pool, self.url)
 
     async def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         async with self._conn() as conn:
@@ -489,34 +466,6 @@ class PostgresStore:
             except UNAVAILABLE as exc:
                 log.debug("event=listen error=%s reconnecting", type(exc).__name__)
             await asyncio.sleep(LISTEN_RETRY_S)
-
-
-async def migrate(url: str) -> None:
-    """Apply the schema versions this database lacks, under an advisory lock (nodes starting at once
-    wait for the first one)."""
-    async with await psycopg.AsyncConnection.connect(
-        url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT_S)
-    ) as conn:
-        await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
-        try:
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
-                " applied_at DOUBLE PRECISION NOT NULL)"
-            )
-            cursor = await conn.execute("SELECT version FROM schema_migrations")
-            applied = {row[0] for row in await cursor.fetchall()}
-            for version, sql in MIGRATIONS:
-                if version in applied:
-                    continue
-                async with conn.transaction():
-                    await conn.execute(sql.encode())  # trusted, static DDL (bytes: no placeholders)
-                    await conn.execute(
-                        "INSERT INTO schema_migrations (version, applied_at) VALUES (%s, %s)",
-                        (version, time.time()),
-                    )
-                log.info("event=migration version=%s", version)
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
 
 
 @contextlib.asynccontextmanager

@@ -17,9 +17,7 @@ from typing import Any
 import aiosqlite
 
 from speechsvc.jobs.model import JobRequest, JobStatus
-from speechsvc.store.base import Wake
-from speechsvc.store.files import commit_file, sha256_file
-from speechsvc.store.records import (
+from speechsvc.jobs.records import (
     FINISHED_FOR_RETENTION,
     INTERRUPTED_CALLBACK,
     PENDING,
@@ -29,6 +27,8 @@ from speechsvc.store.records import (
     Upload,
     UploadState,
 )
+from speechsvc.store.base import Wake
+from speechsvc.store.files import commit_file, sha256_file
 
 SCHEMA = (Path(__file__).parent / "sqlite.sql").read_text()
 # Columns added after the first release: (table, column, declaration), added to older files at open.

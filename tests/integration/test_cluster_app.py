@@ -10,9 +10,9 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from speechsvc.access.auth import create_key
 from speechsvc.api.keys import STORE
 from speechsvc.app import create_app
-from speechsvc.auth import create_key
 from tests.conftest import corpus, fake_registry, make_config
 from tests.test_hardening.test_rejections import expect_error
 

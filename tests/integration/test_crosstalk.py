@@ -72,7 +72,7 @@ def test_frame_size_is_what_the_helpers_assume() -> None:
 
 def test_the_word_level_guard_drops_only_echoes_in_leak_spans() -> None:
     from speechsvc.asr.engine import ChannelTranscript, Segment
-    from speechsvc.jobs.pipeline import _drop_echoes
+    from speechsvc.service.pipeline import _drop_echoes
 
     def transcript(*segments: tuple[float, float, str]) -> ChannelTranscript:
         result = ChannelTranscript("en", 1.0, 10.0, 10.0)

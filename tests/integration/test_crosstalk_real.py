@@ -11,7 +11,7 @@ import pytest
 from speechsvc.asr.models import ModelRegistry
 from speechsvc.audio.isolate import DecodeLimits
 from speechsvc.jobs.model import JobRequest
-from speechsvc.jobs.pipeline import run_pipeline
+from speechsvc.service.pipeline import run_pipeline
 from tests.conftest import write_wav
 from tests.crosstalk_calls import TEXTS, leaky_call
 from tests.integration.helpers import normalise, wer

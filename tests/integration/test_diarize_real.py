@@ -13,7 +13,7 @@ from speechsvc.audio.isolate import DecodeLimits
 from speechsvc.diarize import SpeakerCount, diarize_channel, load_encoder
 from speechsvc.diarize.speakers import speaker_spans
 from speechsvc.jobs.model import JobRequest
-from speechsvc.jobs.pipeline import run_pipeline
+from speechsvc.service.pipeline import run_pipeline
 from tests.conftest import JFK_TEXT, STEREO_TEXTS, corpus, write_wav
 from tests.diarize_calls import mixed_call, scores, voices
 from tests.integration.helpers import normalise

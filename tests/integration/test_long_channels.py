@@ -18,7 +18,7 @@ from speechsvc.asr.pieces import cut_points, pieces, speech_regions
 from speechsvc.asr.scheduler import FairPool
 from speechsvc.audio.decode import decode_channels
 from speechsvc.audio.layout import ChannelRef
-from speechsvc.jobs.pipeline import _transcribe_in_pieces
+from speechsvc.service.pipeline import _transcribe_in_pieces
 from tests.conftest import JFK_TEXT, FakeTranscriber, corpus
 from tests.integration.helpers import wer
 

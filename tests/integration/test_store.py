@@ -5,8 +5,8 @@ import sqlite3
 from pathlib import Path
 
 from speechsvc.jobs.model import JobRequest, JobStatus
+from speechsvc.jobs.records import INTERRUPTED_CALLBACK
 from speechsvc.store import open_url
-from speechsvc.store.records import INTERRUPTED_CALLBACK
 
 REQUEST = JobRequest(model="tiny.en")
 HOOKED = JobRequest(model="tiny.en", callback_url="http://127.0.0.1:9/hook", userdata="u1")

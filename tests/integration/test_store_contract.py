@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from speechsvc.jobs.model import JobRequest, JobStatus
+from speechsvc.jobs.records import DELIVERED, PENDING
 from speechsvc.store import Store, Upload, UploadState, open_url
-from speechsvc.store.records import DELIVERED, PENDING
 
 REQUEST = JobRequest(model="tiny.en")
 HOOKED = JobRequest(model="tiny.en", callback_url="http://127.0.0.1:9/hook", userdata="u1")

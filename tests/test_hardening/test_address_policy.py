@@ -11,14 +11,14 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestClient
 
-from speechsvc.address_policy import (
+from speechsvc.api.keys import SERVICE
+from speechsvc.delivery.address_policy import (
     AddressRefused,
     check_address,
     check_host,
     connect_host,
     validate_callback_url,
 )
-from speechsvc.api.keys import SERVICE
 from speechsvc.errors import InvalidCallbackUrl
 from tests.conftest import corpus
 from tests.integration.helpers import poll_until, post_audio

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from speechsvc.access.auth import RateLimiter, create_key
 from speechsvc.api.keys import STORE
-from speechsvc.auth import RateLimiter, create_key
 from speechsvc.errors import RateLimited
 from speechsvc.store import open_url
 from tests.conftest import corpus

@@ -15,13 +15,13 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from speechsvc.__main__ import main
+from speechsvc.access.auth import KeyScope, create_key
 from speechsvc.api.keys import STORE
 from speechsvc.audio.decode import decode_channels
 from speechsvc.audio.layout import ChannelRef
-from speechsvc.auth import KeyScope, create_key
-from speechsvc.disk import DiskGuard, Usage
 from speechsvc.errors import DecodedTooLarge, InsufficientStorage
 from speechsvc.jobs.model import JobStatus
+from speechsvc.operations.disk import DiskGuard, Usage
 from tests.conftest import FIXTURES, corpus, long_stereo_call
 from tests.integration.helpers import poll_until
 from tests.test_hardening.test_rejections import expect_error

@@ -9,13 +9,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from speechsvc.address_policy import validate_callback_url
+from speechsvc.access.auth import Identity
 from speechsvc.asr.engine import TranscribeOptions
 from speechsvc.asr.models import ModelRegistry
 from speechsvc.audio.layout import ChannelRef
-from speechsvc.auth import Identity
 from speechsvc.config import Config
-from speechsvc.disk import DiskGuard
+from speechsvc.delivery.address_policy import validate_callback_url
+from speechsvc.delivery.webhooks import WebhookSender
 from speechsvc.errors import (
     InvalidChannelLayout,
     InvalidRequest,
@@ -25,12 +25,12 @@ from speechsvc.errors import (
     UnsupportedLanguage,
 )
 from speechsvc.jobs.model import JobRequest, JobStatus
-from speechsvc.jobs.pipeline import select_channels
-from speechsvc.jobs.worker import JobEvents
+from speechsvc.operations.disk import DiskGuard
 from speechsvc.results.formats import FormatSpec
-from speechsvc.results.views import event_for
+from speechsvc.service.pipeline import select_channels
+from speechsvc.service.views import event_for
+from speechsvc.service.worker import JobEvents
 from speechsvc.store import Job, Store, Upload
-from speechsvc.webhooks import WebhookSender
 
 WAIT_POLL_S = 2.0
 MAX_USERDATA_BYTES = 4096

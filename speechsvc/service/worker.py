@@ -15,17 +15,17 @@ from typing import Any
 
 from speechsvc.asr.models import ModelRegistry
 from speechsvc.asr.scheduler import FairPool
-from speechsvc.callbacks import CallbackSender
 from speechsvc.config import Config
+from speechsvc.delivery.callbacks import CallbackSender
+from speechsvc.delivery.webhooks import WebhookSender
 from speechsvc.errors import JobCanceled, SpeechsvcError, StoreUnavailable
 from speechsvc.jobs.model import JobStatus
-from speechsvc.jobs.pipeline import run_pipeline
-from speechsvc.logs import log_event
-from speechsvc.metrics import Metrics
-from speechsvc.results.views import event_for
+from speechsvc.operations.logs import log_event
+from speechsvc.operations.metrics import Metrics
+from speechsvc.service.pipeline import run_pipeline
+from speechsvc.service.uploads import Uploads
+from speechsvc.service.views import event_for
 from speechsvc.store import Job, Store
-from speechsvc.uploads import Uploads
-from speechsvc.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 

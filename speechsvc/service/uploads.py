@@ -12,17 +12,14 @@ import re
 import secrets
 import time
 import uuid
+from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiohttp import web
-
-from speechsvc.api.body import CHUNK_BYTES, DiskCheck
+from speechsvc.access.auth import Identity
 from speechsvc.audio import isolate
 from speechsvc.audio.media import is_accepted_media_type
-from speechsvc.auth import Identity
 from speechsvc.config import Config
-from speechsvc.disk import DiskGuard
 from speechsvc.errors import (
     AuthenticationError,
     Conflict,
@@ -31,6 +28,7 @@ from speechsvc.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from speechsvc.operations.disk import DiskCheck, DiskGuard
 from speechsvc.store import Store, Upload, UploadState
 
 CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
@@ -141,9 +139,15 @@ class Uploads:
         return upload
 
     async def put_piece(
-        self, upload_id: str, token: str, content_range: str | None, request: web.Request
+        self,
+        upload_id: str,
+        token: str,
+        content_range: str | None,
+        content_length: int | None,
+        body: AsyncIterable[bytes],
     ) -> Upload:
-        """Write one piece (or the whole file without Content-Range) at the received offset."""
+        """Write one piece (or the whole file without Content-Range) at the received offset, read from `body`
+        (the request's chunks; `content_length` as declared, None when chunked)."""
         upload = await self._live(upload_id)
         if not hmac.compare_digest(hashlib.sha256(token.encode()).hexdigest(), upload.token_sha256):
             raise AuthenticationError("the upload URL's token is not valid")
@@ -151,7 +155,7 @@ class Uploads:
             upload = await self._live(upload_id)
             if upload.state == UploadState.COMPLETED:
                 raise Conflict("the upload is already completed", param="upload_id")
-            start, end = self._range(upload, content_range, request.content_length)
+            start, end = self._range(upload, content_range, content_length)
             if content_range is not None and start != upload.received_bytes:
                 raise OffsetMismatch(
                     f"this piece starts at byte {start}; resume from byte {upload.received_bytes}",
@@ -166,7 +170,7 @@ class Uploads:
             # cut off half-way never reaches it (and on a cluster, any node may receive the next one)
             piece = self.config.spool_dir / f"{upload_id}.{uuid.uuid4().hex}.piece"
             try:
-                written = await self._receive(piece, end - start + 1, request, check, whole=whole)
+                written = await self._receive(piece, end - start + 1, body, check, whole=whole)
                 if written != end - start + 1:
                     raise InvalidRequest(
                         f"the piece held {written} bytes, not the {end - start + 1} "
@@ -201,13 +205,13 @@ class Uploads:
 
     @staticmethod
     async def _receive(
-        path: Path, expected: int, request: web.Request, check: DiskCheck, *, whole: bool
+        path: Path, expected: int, body: AsyncIterable[bytes], check: DiskCheck, *, whole: bool
     ) -> int:
         """Stream the body into `path`, at most `expected` bytes (413 past it, while streaming)."""
         written = 0
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as out:
-            async for chunk in request.content.iter_chunked(CHUNK_BYTES):
+            async for chunk in body:
                 written += len(chunk)
                 if written > expected:
                     raise PayloadTooLarge(

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 from datetime import datetime, timezone
 
-from speechsvc.auth import KeyScope, create_key
+from speechsvc.access.auth import KeyScope, create_key
 from speechsvc.config import STORE_FIELDS, Config, add_config_arguments
 from speechsvc.store import open_store
 

@@ -1,6 +1,6 @@
 """The completion callback of the raw-binary dialect: one POST, exactly one attempt (API.md §1).
 
-Where it may go is speechsvc.address_policy: checked at submit, and again here just before connecting, on
+Where it may go is speechsvc.delivery.address_policy: checked at submit, and again here just before connecting, on
 the host exactly as aiohttp connects to it (a literal IP never reaches the resolver's check).
 """
 
@@ -16,11 +16,11 @@ from typing import Any
 import aiohttp
 from standardwebhooks.webhooks import Webhook
 
-from speechsvc.address_policy import AddressRefused, check_host, connect_host
+from speechsvc.delivery.address_policy import AddressRefused, check_host, connect_host
 from speechsvc.errors import InvalidCallbackUrl
 from speechsvc.jobs.model import JobStatus
-from speechsvc.logs import log_event
-from speechsvc.metrics import Metrics
+from speechsvc.operations.logs import log_event
+from speechsvc.operations.metrics import Metrics
 from speechsvc.results.formats import FormatSpec
 from speechsvc.results.render import render
 from speechsvc.store import Job, Store

@@ -13,11 +13,11 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from speechsvc.callbacks import CallbackSender, outcome_kind
+from speechsvc.delivery.callbacks import CallbackSender, outcome_kind
 from speechsvc.errors import StoreUnavailable
-from speechsvc.logs import log_event
+from speechsvc.jobs.records import DELIVERED, FAILED, PENDING
+from speechsvc.operations.logs import log_event
 from speechsvc.store import Delivery, Store
-from speechsvc.store.records import DELIVERED, FAILED, PENDING
 
 log = logging.getLogger(__name__)
 

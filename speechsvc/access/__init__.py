@@ -1,0 +1,1 @@
+"""Access: API keys, scopes, ownership, rate limits and the keys CLI."""

@@ -1,0 +1,1 @@
+"""Operations: metrics, the structured log line, the disk guard and malloc tuning."""
