@@ -11,7 +11,8 @@ three generated voices), and a gapless mono monologue of different sentences. On
   service burst    `speechsvc serve` as a subprocess, every call of a set POSTed at once, polled to
                    Completed; once per --batch-sizes entry (0: the defaults)
 and a single call through each. Prints audio seconds, wall seconds, x real time, the ratio to the bare
-batched pipeline, peak RSS and WER against the known texts; and each one's WER on the monologue.
+batched pipeline, peak RSS and WER against the known texts; each one's WER on the monologue; and for each
+service burst the lockstep decoder's batch sizes (from /metrics: batches by call kind and items).
 Settings match the service's defaults: beam 5, VAD, word timestamps, language en.
 """
 
@@ -137,6 +138,33 @@ def service(base_url: str, calls: list[Call]) -> tuple[float, list[str]]:
     return wall, hypotheses
 
 
+def batch_sizes(base_url: str) -> dict[str, dict[int, int]]:
+    """The lockstep decoder's batches so far, by call kind and items (speechsvc_lockstep_batches)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    sizes: dict[str, dict[int, int]] = {}
+    for family in text_string_to_metric_families(http("GET", f"{base_url}/metrics")[2].decode()):
+        for sample in family.samples:
+            if sample.name == "speechsvc_lockstep_batches_total":
+                kind, items = sample.labels["kind"], int(sample.labels["items"])
+                sizes.setdefault(kind, {})[items] = int(sample.value)
+    return sizes
+
+
+def histogram_since(before: dict[str, dict[int, int]], after: dict[str, dict[int, int]]) -> str:
+    """'encode: 8x3 6x1 (mean 7.5)' per kind: batches of each size between two readings, largest first."""
+    lines = []
+    for kind in ("encode", "generate", "align"):
+        counts = {n: c - before.get(kind, {}).get(n, 0) for n, c in after.get(kind, {}).items()}
+        counts = {n: c for n, c in sorted(counts.items(), reverse=True) if c}
+        if counts:
+            mean = sum(n * c for n, c in counts.items()) / sum(counts.values())
+            lines.append(
+                f"{kind}: " + " ".join(f"{n}x{c}" for n, c in counts.items()) + f" (mean {mean:.1f})"
+            )
+    return "; ".join(lines) or "no batches (the sequential decoder)"
+
+
 def start_server(
     data_dir: Path, args: argparse.Namespace, batch_size: int
 ) -> tuple[subprocess.Popen[bytes], str]:
@@ -202,6 +230,7 @@ def main() -> int:
     device = pick_device(args.device)
     compute_type = pick_compute_type("auto", device)
     rows: dict[str, list[Row]] = {}
+    histograms: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as scratch:
         makers = {"turn-taking": make_calls, "gapless": make_gapless_calls}
         sets = {
@@ -244,7 +273,9 @@ def main() -> int:
             try:
                 service(url, first[:1])  # warm-up
                 for name, calls in sets.items():
+                    before = batch_sizes(url)
                     burst = service(url, calls)
+                    histograms[f"{name}, {setting}"] = histogram_since(before, batch_sizes(url))
                     record(name, f"service burst ({setting})", calls, burst, peak_rss_mib(process.pid))
                     record(name, f"service, 1 call ({setting})", calls[:1], service(url, calls[:1]), None)
                 record_monologue(f"service ({setting})", service_text(url, monologue))
@@ -283,6 +314,9 @@ def main() -> int:
             print(f"\nservice {setting}, {table}: throughput {burst.speed / batched.speed:.2f}x the bare batched "
                   f"pipeline; one call's latency {single.wall_s / batched_one.wall_s:.2f}x; "
                   f"WER {burst.wer - sequential.wer:+.3f} against bare sequential")  # fmt: skip
+    print("\n### lockstep batch sizes in each service burst (size x batches)\n")
+    for where, histogram in histograms.items():
+        print(f"- {where}: {histogram}")
     print(f"\n### gapless monologue ({monologue_s:.0f} s, different sentences)\n")
     print("| mode | WER |\n|---|---|")
     for row in rows["monologue"]:

@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -85,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "keys":
         return run_keys(config, args)
     if args.command == "worker":
-        app = create_app(config, role="worker")
+        app = _startup(lambda: create_app(config, role="worker"))
+        if app is None:
+            return 2
         print(
             f"speechsvc worker on {_safe_url(config.database_url)}; ops endpoints on "
             f"http://{config.host}:{config.metrics_port} (model {config.model})",
@@ -101,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        app = create_app(config, role="api" if config.no_worker else "all")
+        app = _startup(lambda: create_app(config, role="api" if config.no_worker else "all"))
+        if app is None:
+            return 2
         print(
             f"speechsvc listening on http://{config.host}:{config.port} ("
             + ("API only" if config.no_worker else f"model {config.model}")
@@ -115,6 +120,16 @@ def main(argv: list[str] | None = None) -> int:
     registry = ModelRegistry(config.model, config.model_cache_dir, whisper_loader("cpu", "int8"))
     print(json.dumps(registry.listing(), indent=2))
     return 0
+
+
+def _startup(build: Callable[[], web.Application]) -> web.Application | None:
+    """The app, or None after one line on stderr when a setting cannot be honoured (say, a compute type
+    the GPU cannot run)."""
+    try:
+        return build()
+    except ValueError as exc:
+        print(f"speechsvc: {exc}", file=sys.stderr)
+        return None
 
 
 def _safe_url(url: str) -> str:

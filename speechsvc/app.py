@@ -58,10 +58,11 @@ def engine_plan(config: Config) -> EnginePlan:
     )
 
 
-def build_registry(config: Config) -> ModelRegistry:
-    """The real registry: faster-whisper models on the configured device."""
+def build_registry(config: Config, metrics: Metrics | None = None) -> ModelRegistry:
+    """The real registry: faster-whisper models on the configured device; ValueError (one line) for a
+    compute type the device cannot run. With `metrics`, the lockstep decoder counts its batches there."""
     plan = engine_plan(config)
-    compute_type = pick_compute_type(config.compute_type, plan.device)
+    compute_type = pick_compute_type(config.compute_type, plan.device, plan.device_index)
     loader = whisper_loader(
         plan.device,
         compute_type,
@@ -69,6 +70,8 @@ def build_registry(config: Config) -> ModelRegistry:
         num_workers=plan.slots,
         batch_size=plan.batch_size,
         device_index=plan.device_index,
+        on_batch=metrics.lockstep_batch if metrics is not None else None,
+        prepare_slots=plan.prepare_slots,
     )
     return ModelRegistry(config.model, config.model_cache_dir, loader)
 
@@ -92,7 +95,7 @@ def create_app(
     app[METRICS] = Metrics()
     app[ROLE] = role
     owns_registry = registry is None
-    app[REGISTRY] = registry if registry is not None else build_registry(config)
+    app[REGISTRY] = registry if registry is not None else build_registry(config, app[METRICS])
     runs_jobs = role in ("all", "worker")
 
     async def models(app: web.Application) -> AsyncIterator[None]:

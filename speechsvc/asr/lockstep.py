@@ -22,7 +22,7 @@ import functools
 import logging
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
@@ -78,7 +78,14 @@ def _frozen(value: Any) -> Hashable:
 class LockstepBatcher:
     """Runner threads that execute the channels' model calls in batches."""
 
-    def __init__(self, model: Any, batch_size: int, runners: int, name: str = "lockstep") -> None:
+    def __init__(
+        self,
+        model: Any,
+        batch_size: int,
+        runners: int,
+        name: str = "lockstep",
+        on_batch: Callable[[str, int], None] | None = None,
+    ) -> None:
         self.model = model  # ctranslate2.models.Whisper
         self.batch_size = batch_size
         self.to_cpu = model.device == "cuda"  # encoder outputs come back to the host, to be restacked
@@ -86,8 +93,12 @@ class LockstepBatcher:
         self._active: dict[str, int] = {}  # channels that have joined, by job
         self._ready = threading.Condition()
         self._closed = False
+        self._idle = runners  # runners not executing a batch: what waits is shared between them
+        self._running = 0  # calls in batches being executed: their channels cannot ask again until done
+        self._on_batch = on_batch  # (kind, items) after each batch: the /metrics histogram
         self.batches = self.items = self.mixed_batches = 0  # what ran, for tests and logs
         self.busy_s: dict[str, float] = {"encode": 0.0, "generate": 0.0, "align": 0.0}  # model time, by call
+        self.sizes: dict[str, Counter[int]] = {kind: Counter() for kind in self.busy_s}  # batches by size
         self._threads = [
             threading.Thread(target=self._run, name=f"{name}-{i}", daemon=True) for i in range(runners)
         ]
@@ -141,15 +152,20 @@ class LockstepBatcher:
     def _waiting(self) -> int:
         return sum(len(queue) for queue in self._calls.values())
 
+    def _expected(self) -> int:
+        """Calls the active channels can still send: not those whose call another runner is executing."""
+        return sum(self._active.values()) - self._running
+
     def _next_batch(self) -> list[_Call] | None:
         with self._ready:
             while not self._calls and not self._closed:
                 self._ready.wait()
             if self._closed:
                 return None
-            # lockstep: give every active channel the chance to have its next call in this batch
+            # lockstep: give every active channel the chance to have its next call in this batch, save those
+            # whose call another runner is executing (waiting for them left that runner alone at work)
             oldest = min(queue[0].since for queue in self._calls.values())
-            while (waiting := self._waiting()) < sum(self._active.values()) and not self._closed:
+            while (waiting := self._waiting()) < self._expected() and not self._closed:
                 left = oldest + GATHER_S - time.monotonic()
                 if left <= 0:
                     break
@@ -157,8 +173,10 @@ class LockstepBatcher:
             if self._closed or not self._calls:
                 return None if self._closed else []
             head = min(self._calls.values(), key=lambda queue: queue[0].since)[0]
-            # no more than this runner's share of what waits, so that the other runners get work too
-            size = min(self.batch_size, -(-waiting // len(self._threads)))
+            # an even share of what waits between the runners free to take it (this one included), so that
+            # they all get work; a runner busy with its own batch takes no share. (Dividing what is left by
+            # every runner, busy or not, gave twelve calls as batches of 6, 3, 2, 1 on two runners.)
+            size = min(self.batch_size, -(-waiting // max(1, self._idle)))
             batch: list[_Call] = []
             taken = True
             while taken and len(batch) < size:  # one call per job per pass: round-robin across jobs
@@ -175,12 +193,20 @@ class LockstepBatcher:
                 del self._calls[key]
             if head.job_key in self._calls:
                 self._calls.move_to_end(head.job_key)  # the next batch starts with another job's call
+            self._idle -= 1
+            self._running += len(batch)
             return batch
 
     def _run(self) -> None:
         while (batch := self._next_batch()) is not None:
-            if batch:
+            if not batch:
+                continue
+            try:
                 self._execute(batch)
+            finally:
+                with self._ready:
+                    self._idle += 1
+                    self._running -= len(batch)
 
     def _execute(self, batch: list[_Call]) -> None:
         run = {"encode": self._encode, "generate": self._generate, "align": self._align}[batch[0].kind]
@@ -205,6 +231,9 @@ class LockstepBatcher:
             self.batches += 1
             self.items += len(batch)
             self.mixed_batches += len({request.job_key for request in batch}) > 1
+            self.sizes[batch[0].kind][len(batch)] += 1
+        if self._on_batch is not None:
+            self._on_batch(batch[0].kind, len(batch))
         for request, result in zip(batch, results, strict=True):
             request.future.set_result(result)
 
@@ -215,8 +244,10 @@ class LockstepBatcher:
 
     def _encode(self, batch: list[_Call]) -> list[Encoded]:
         output = self.model.encode(self._stack([request.payload[0] for request in batch]), to_cpu=self.to_cpu)
-        host = np.array(output)
-        return [Encoded(host[i]) for i in range(len(batch))]
+        host = host_array(output)
+        # a copy per item: a view would keep the whole batch's array alive for as long as any channel holds
+        # its window (about 61 MB per batch of 16 with large-v3)
+        return [Encoded(host[i].copy()) for i in range(len(batch))]
 
     def _generate(self, batch: list[_Call]) -> list[Any]:
         encoded = self._stack([request.payload[0].array for request in batch])
@@ -242,6 +273,17 @@ class LockstepBatcher:
             out.append(results[at : at + count])
             at += count
         return out
+
+
+def host_array(output: Any) -> npt.NDArray[Any]:
+    """An encoder output as a numpy array on the host. A StorageView's array interface knows float32,
+    float16, int8, int16 and int32 only: bfloat16 (compute types bfloat16 and int8_bfloat16, or a model saved
+    so) becomes float32 here, and the model converts it back as it moves the next batch to its device."""
+    import ctranslate2
+
+    if getattr(output, "dtype", None) == ctranslate2.DataType.bfloat16:
+        output = output.to(ctranslate2.DataType.float32)
+    return np.array(output)
 
 
 class ChannelModel:
@@ -343,17 +385,26 @@ class LockstepWhisperEngine:
     """faster-whisper's sequential decoder on every channel of every running job, its model calls batched
     in lockstep (LockstepBatcher). The Transcriber and ChannelBatching seams."""
 
-    def __init__(self, name: str, model: Any, batch_size: int, runners: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        model: Any,
+        batch_size: int,
+        runners: int,
+        on_batch: Callable[[str, int], None] | None = None,
+        prepare_slots: int = 0,
+    ) -> None:
         self.name = name
         self.model = model
         self.multilingual = bool(model.model.is_multilingual)
         self.batch_size = batch_size
         self.batcher: LockstepBatcher | None = LockstepBatcher(
-            model.model, batch_size, runners, name=f"lockstep-{name}"
+            model.model, batch_size, runners, name=f"lockstep-{name}", on_batch=on_batch
         )
-        # channels reading audio and building features at once: one per runner (memory: VAD and the
-        # features of a 2-minute piece hold a hundred MB or so; measured: one in all cost 25 % of throughput)
-        self._preparing = threading.Semaphore(runners)
+        # channels reading audio and building features at once: one per runner on the CPU (memory: VAD and
+        # the features of a 2-minute piece hold a hundred MB or so; measured: one in all cost 25 % of
+        # throughput); EnginePlan.prepare_slots
+        self._preparing = threading.Semaphore(prepare_slots or runners)
 
     def transcribe(
         self, audio: npt.NDArray[np.float32], options: TranscribeOptions, on_progress: ProgressFn

@@ -125,10 +125,36 @@ def pick_device(device: str) -> str:
     return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
 
 
-def pick_compute_type(compute_type: str, device: str) -> str:
-    if compute_type != "auto":
-        return compute_type
-    return "float16" if device == "cuda" else "int8"
+CUDA_PREFERENCE = ("float16", "int8_float16", "int8_float32", "float32")  # `auto` on a GPU: the first all run
+
+
+def pick_compute_type(
+    compute_type: str,
+    device: str,
+    device_index: tuple[int, ...] = (0,),
+    supported: Callable[[str, int], set[str]] | None = None,
+) -> str:
+    """`auto`: int8 on the CPU; on CUDA float16 where every GPU used runs it (compute capability 7.0 and
+    up), else the first of CUDA_PREFERENCE they all support. CTranslate2 throws at model load for an
+    explicit float16 on an older card (Pascal and before), so `auto` never asks for it there. A type named
+    by the operator that the device cannot run is refused here, in one line, before any model loads."""
+    if supported is None:
+        import ctranslate2
+
+        supported = ctranslate2.get_supported_compute_types
+    indexes = device_index if device == "cuda" else (0,)
+    runs = set.intersection(*(set(supported(device, index)) for index in indexes))
+    if compute_type == "auto":
+        if device != "cuda":
+            return "int8"
+        choice = next((name for name in CUDA_PREFERENCE if name in runs), "default")
+        log.info("compute type auto on cuda%s: %s (the GPU runs %s)", list(indexes), choice, sorted(runs))
+        return choice
+    if compute_type != "default" and compute_type not in runs and device == "cuda":
+        raise ValueError(
+            f"--compute-type {compute_type} is not supported on cuda{list(indexes)}; it runs {sorted(runs)}"
+        )
+    return compute_type
 
 
 Loader = Callable[[ModelSpec], Transcriber]
@@ -141,6 +167,8 @@ def whisper_loader(
     num_workers: int = 1,
     batch_size: int = 1,
     device_index: tuple[int, ...] = (0,),
+    on_batch: Callable[[str, int], None] | None = None,
+    prepare_slots: int = 0,
 ) -> Loader:
     """A loader that builds faster-whisper models on `device` with `compute_type` (both resolved).
 
@@ -168,7 +196,12 @@ def whisper_loader(
         )
         if batch_size > 1:
             return LockstepWhisperEngine(
-                spec.name, model, batch_size, runners=num_workers * len(device_index)
+                spec.name,
+                model,
+                batch_size,
+                runners=num_workers * len(device_index),
+                on_batch=on_batch,
+                prepare_slots=prepare_slots,
             )
         return WhisperEngine(spec.name, model)
 

@@ -39,12 +39,27 @@ class EnginePlan:
 
     @property
     def job_workers(self) -> int:
-        """Jobs decoded and prepared at once. One more than the runners, so that the next job is ready
-        when a runner frees up; batching needs enough channels in flight to fill its batches. Bounded, so
-        memory stays flat under a burst: the rest of the queue waits on disk."""
+        """Jobs decoded and prepared at once, bounded so that memory stays flat under a burst (the rest of
+        the queue waits on disk). The sequential decoder: one more than the runners, so that the next job
+        is ready when a runner frees up. The lockstep decoder on CUDA: enough channels in flight to fill
+        every runner's batch even with mono calls (runners x batch size; with 2 x 16, batches of 16 form).
+        On the CPU fewer: more jobs in flight made the lockstep decoder slower on two cores (measured:
+        benchmarks/bench_service.py), as each channel holds a thread and its features."""
         if self.batch_size == 1:
             return self.runners + 1
+        if self.device == "cuda":
+            return self.runners * self.batch_size
         return self.runners + max(1, self.batch_size // 4)
+
+    @property
+    def prepare_slots(self) -> int:
+        """Channels running VAD and building features at once (the lockstep decoder's preparation slots).
+        On the CPU one per runner: they share the cores with the decoder (measured). On CUDA the decoder
+        leaves the cores free, and a batch of 16 windows is only as full as the channels prepared for it:
+        half the cores (not measured on a GPU yet)."""
+        if self.device == "cuda":
+            return max(self.runners, (os.cpu_count() or 1) // 2)
+        return self.runners
 
 
 def plan_engine(

@@ -35,6 +35,15 @@ class Metrics:
             ["outcome"], registry=self.registry,
         )  # fmt: skip
 
+        self.lockstep_batches = Counter(
+            "speechsvc_lockstep_batches", "Batches the lockstep decoder ran, by call kind and items in the batch",
+            ["kind", "items"], registry=self.registry,
+        )  # fmt: skip
+
+    def lockstep_batch(self, kind: str, items: int) -> None:
+        """One batch of `items` windows ran (encode, generate or align): the batch-size histogram."""
+        self.lockstep_batches.labels(kind, str(items)).inc()
+
     def set_job_counts(self, counts: dict[str, int]) -> None:
         for status in JobStatus:
             self.jobs.labels(status.value).set(counts.get(status.value, 0))

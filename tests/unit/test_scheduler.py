@@ -72,5 +72,7 @@ def test_plan_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     assert plan_engine("cpu", 2, 0, 8).job_workers == 4  # batching needs more channels in flight
     gpu = plan_engine("cuda", 0, 0, 0, (0, 1))
     assert (gpu.slots, gpu.threads, gpu.batch_size, gpu.runners) == (2, 4, GPU_BATCH_SIZE, 4)
-    assert gpu.job_workers == 4 + GPU_BATCH_SIZE // 4
+    # enough channels in flight to fill every runner's batch, even with mono calls
+    assert gpu.job_workers == 4 * GPU_BATCH_SIZE
+    assert gpu.prepare_slots == 4 and plan_engine("cpu", 0, 0).prepare_slots == 8
     assert plan_engine("cpu", 0, 0, 0, (1,)).device_index == (0,)  # no GPU numbers on the CPU
