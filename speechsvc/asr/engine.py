@@ -58,6 +58,10 @@ class ChannelTranscript:
     duration_s: float
     speech_s: float
     segments: list[Segment] = field(default_factory=list)
+    # speech the VAD heard that still has no words after decoding it again (speechsvc.asr.coverage), and
+    # speech_s less those gaps; None until the coverage check has run
+    gaps: tuple[tuple[float, float], ...] = ()
+    transcribed_s: float | None = None
 
 
 # Called after each segment with the audio time (seconds) transcribed so far; may raise to stop.

@@ -8,6 +8,7 @@ from typing import Any
 
 from speechsvc.asr.engine import ChannelTranscript, Word
 from speechsvc.audio.layout import SelectedChannel
+from speechsvc.results.turns import PAUSE_S
 
 Result = dict[str, Any]
 
@@ -17,9 +18,12 @@ def build_result(
     model: str,
     channels: Sequence[tuple[SelectedChannel, ChannelTranscript]],
     crosstalk: dict[str, Any] | None = None,
+    *,
+    keep_words: bool = True,
 ) -> Result:
     """Assemble the canonical result from each selected channel's transcript (and, for several channels,
-    what cross-talk suppression found and did)."""
+    what cross-talk suppression found and did). Without `keep_words` the words (decoded to time the
+    segments and the stats) are left out of the document once the stats are counted."""
     channel_docs = [
         {
             "stream": selected.ref.stream,
@@ -29,6 +33,14 @@ def build_result(
             "language_probability": transcript.language_probability,
             "duration_s": transcript.duration_s,
             "speech_s": transcript.speech_s,
+            **(
+                {
+                    "transcribed_s": transcript.transcribed_s,
+                    "gaps": [{"start": start, "end": end} for start, end in transcript.gaps],
+                }
+                if transcript.transcribed_s is not None
+                else {}
+            ),
             "segments": [
                 {
                     "start": seg.start,
@@ -49,6 +61,10 @@ def build_result(
         for selected, transcript in channels
     ]
     timeline = merge_timeline(channel_docs)
+    stats = talk_stats(channel_docs)
+    if not keep_words:
+        for seg in _all(channel_docs):
+            seg["words"] = []
     return {
         "request_id": request_id,
         "status": "Completed",
@@ -57,7 +73,7 @@ def build_result(
         "channels": channel_docs,
         "timeline": timeline,
         "text": timeline_text(timeline, multi=len(channel_docs) > 1),
-        "stats": talk_stats(channel_docs),
+        "stats": stats,
         **(
             {"speakers": speaker_lists(channel_docs)}
             if any(s.get("speaker") for s in _all(channel_docs))
@@ -133,9 +149,23 @@ def _union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return merged
 
 
+def _spoken(seg: dict[str, Any]) -> list[tuple[float, float]]:
+    words = [(w["start"], w["end"]) for w in seg.get("words", ()) if w["end"] > w["start"]]
+    if not words:
+        return [(seg["start"], seg["end"])] if seg["end"] > seg["start"] else []
+    spans = [words[0]]
+    for start, end in words[1:]:
+        if start - spans[-1][1] < PAUSE_S:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], end))
+        else:
+            spans.append((start, end))
+    return spans
+
+
 def talk_stats(channel_docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Talk time per label (union of its segments), or per speaker on diarized channels (`spk_0`, or
-    `label/spk_0` with several channels), and the time two or more of them talk at once."""
+    """Talk time per label, or per speaker on diarized channels (`spk_0`, or `label/spk_0` with several
+    channels), and the time two or more of them talk at once: from the words, a pause under PAUSE_S
+    bridged (a segment without words counts by its own span)."""
     multi = len(channel_docs) > 1
     voices: dict[str, list[tuple[float, float]]] = {}
     for doc in channel_docs:
@@ -143,9 +173,7 @@ def talk_stats(channel_docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
             voices.setdefault(str(doc["label"]), [])
         for seg in doc["segments"]:
             name = speaker_name(doc, seg, multi=multi) or str(doc["label"])
-            voices.setdefault(name, [])
-            if seg["end"] > seg["start"]:
-                voices[name].append((seg["start"], seg["end"]))
+            voices.setdefault(name, []).extend(_spoken(seg))
     talk: dict[str, float] = {}
     events: list[tuple[float, int]] = []
     for name, intervals in voices.items():

@@ -18,6 +18,7 @@ h1{font-size:1.25rem;margin:0 0 .25rem} .meta{color:#555;font-size:.85rem;margin
 .turn.right{margin-left:auto;background:#eef2ff} .who{font-weight:600;font-size:.8rem}
 .when{color:#666;font-size:.75rem;margin-left:.5rem} mark.low{background:#fde68a;border-radius:.2rem}
 .legend{font-size:.8rem;color:#555} svg text{font:12px system-ui,sans-serif}
+.warning{background:#fef2f2;border-left:4px solid #dc2626;padding:.5rem .75rem;margin:.5rem 0;font-size:.85rem}
 """
 
 
@@ -81,6 +82,13 @@ def render_html(result: Result) -> str:
             f'<span class="who" style="color:{colours[label]}">{escape(label)}</span>'
             f'<span class="when">{_clock(start)}–{_clock(end)}</span><div class="said">{_words(segment)}</div></div>'
         )
+    warnings = "".join(
+        f'<p class="warning">Speech without text on {escape(str(channel["label"]))}: '
+        + ", ".join(f"{_clock(gap['start'])}–{_clock(gap['end'])}" for gap in channel["gaps"])
+        + " (heard as speech, decoded twice, no words found).</p>"
+        for channel in channels
+        if channel.get("gaps")
+    )
     stats = result.get("stats", {})
     talk = {name: float(seconds) for name, seconds in stats.get("talk_time_s", {}).items()}
     title = f"Call {escape(str(result.get('request_id', '')))}"
@@ -93,5 +101,5 @@ def render_html(result: Result) -> str:
         f'<section id="talk">{_chart(talk, float(stats.get("overlap_s", 0.0)), colours)}'
         f'<div class="legend">Talk time per speaker, and speech of both at once (overlap). '
         f'<mark class="low">Marked</mark> words: confidence below {LOW_CONFIDENCE}.</div></section>'
-        f'<section id="conversation">{"".join(body) or "<p>No speech.</p>"}</section></body></html>\n'
+        f'{warnings}<section id="conversation">{"".join(body) or "<p>No speech.</p>"}</section></body></html>\n'
     )

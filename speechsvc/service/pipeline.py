@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from speechsvc import diarize
+from speechsvc.asr import coverage
 from speechsvc.asr.engine import (
     SAMPLE_RATE_HZ,
     ChannelBatching,
@@ -30,7 +31,10 @@ from speechsvc.audio.decode import BYTES_PER_SAMPLE
 from speechsvc.audio.layout import SelectedChannel, resolve_selection
 from speechsvc.errors import AudioTooLong, DecodedTooLarge, JobCanceled, UndecodableAudio
 from speechsvc.jobs.model import JobRequest
+from speechsvc.results import turns
 from speechsvc.results.canonical import Result, build_result
+
+Samples = npt.NDArray[np.float32]
 
 # Called with the share (0-100) of the selected audio transcribed so far; raises JobCanceled to stop.
 ProgressSink = Callable[[float], None]
@@ -118,12 +122,11 @@ def run_pipeline(
     analyse = request.crosstalk == "auto" and len(channels) > 1
     leaks = crosstalk.estimate(channels, isolate.release_pages) if analyse else []
     channels = crosstalk.suppress(channels, leaks)
-    total_s = sum(len(samples) for samples in channels) / SAMPLE_RATE_HZ or 1.0
-    done_s = [0.0] * len(channels)  # per channel
-    options = request.options
+    # words always: segments are timed and cut by them (speechsvc.results.turns), coverage counts them, and
+    # diarization cuts at speaker changes between them; left out of the result unless asked for
+    options = dataclasses.replace(request.options, word_timestamps=True)
     speakers: list[list[diarize.Span]] = []
-    if request.speakers is not None:  # segments are cut at speaker changes between words: words are needed
-        options = dataclasses.replace(options, word_timestamps=True)
+    if request.speakers is not None:
         # who speaks when, before the decoder runs: right after it, CTranslate2's idle threads still spin
         # for a while and made the speaker model 60 % slower on two cores
         for samples in channels:
@@ -131,26 +134,74 @@ def run_pipeline(
             speakers.append(diarize.speaker_turns(samples, request.speakers))
             isolate.release_pages(samples)
 
-    if isinstance(transcriber, ChannelBatching):  # VAD chunks batched with other jobs' channels
+    def decode(
+        clips: list[Samples], clip_options: TranscribeOptions, sink: ProgressSink
+    ) -> list[ChannelTranscript]:
+        if isinstance(transcriber, ChannelBatching):  # batched with other jobs' channels
+            done_s = [0.0] * len(clips)
+            total_s = sum(len(samples) for samples in clips) / SAMPLE_RATE_HZ or 1.0
 
-        def batched_progress(position: int, at_s: float) -> None:
-            done_s[position] = at_s
-            on_progress(100.0 * sum(done_s) / total_s)
+            def batched_progress(position: int, at_s: float) -> None:
+                done_s[position] = at_s
+                sink(100.0 * sum(done_s) / total_s)
 
-        transcripts = transcriber.transcribe_channels(request_id, channels, options, batched_progress)
-    else:
-        transcripts = _transcribe_in_pieces(
-            request_id, channels, options, transcriber, pool, on_progress, piece_s
-        )
-    transcripts = _drop_echoes(transcripts, leaks)
+            return transcriber.transcribe_channels(request_id, clips, clip_options, batched_progress)
+        return _transcribe_in_pieces(request_id, clips, clip_options, transcriber, pool, sink, piece_s)
+
+    transcripts = decode(channels, options, on_progress)
+    speech = []
+    for samples in channels:
+        check_canceled()
+        speech.append(coverage.speech_stretches(samples))
+        isolate.release_pages(samples)
+    transcripts = _covered(channels, speech, transcripts, options, decode, check_canceled)
+    transcripts = turns.cut_turns(_drop_echoes(transcripts, leaks), speech)
     if request.speakers is not None:
-        keep_words = request.options.word_timestamps
         transcripts = [
-            diarize.label_transcript(t, spans, keep_words)
+            diarize.label_transcript(t, spans, keep_words=True)
             for t, spans in zip(transcripts, speakers, strict=True)
         ]
     report = _crosstalk_report(selection, leaks) if analyse else None
-    return build_result(request_id, transcriber.name, list(zip(selection, transcripts, strict=True)), report)
+    return build_result(
+        request_id,
+        transcriber.name,
+        list(zip(selection, transcripts, strict=True)),
+        report,
+        keep_words=request.options.word_timestamps,
+    )
+
+
+Decode = Callable[[list[Samples], TranscribeOptions, ProgressSink], list[ChannelTranscript]]
+
+
+def _covered(
+    channels: list[Samples],
+    speech: list[list[coverage.Stretch]],
+    transcripts: list[ChannelTranscript],
+    options: TranscribeOptions,
+    decode: Decode,
+    check_canceled: Callable[[], None],
+) -> list[ChannelTranscript]:
+    """Every stretch of VAD speech left without words decoded again on its own (no previous text, no
+    prompt, the library's own fallback), then what is still missing reported (speechsvc.asr.coverage)."""
+    wanted = [
+        (position, max(0.0, start - coverage.REDECODE_PAD_S), end + coverage.REDECODE_PAD_S)
+        for position, (stretches, transcript) in enumerate(zip(speech, transcripts, strict=True))
+        for start, end in coverage.uncovered(stretches, transcript.segments)
+    ]
+    out = list(transcripts)
+    languages = {options.language or out[position].language for position, _, _ in wanted}
+    for language in sorted(languages):  # a multilingual model keeps each channel's language
+        batch = [w for w in wanted if (options.language or out[w[0]].language) == language]
+        clips = [
+            np.array(channels[p][round(a * SAMPLE_RATE_HZ) : round(b * SAMPLE_RATE_HZ)]) for p, a, b in batch
+        ]
+        alone = dataclasses.replace(options, language=language, prompt=None, vad=False)
+        for (position, start, _), found in zip(
+            batch, decode(clips, alone, lambda _: check_canceled()), strict=True
+        ):
+            out[position] = coverage.with_redecoded(out[position], [(start, found)])
+    return [coverage.report(transcript, stretches) for transcript, stretches in zip(out, speech, strict=True)]
 
 
 ECHO_SIMILARITY = 0.8  # word-level guard: a segment this like the source's, in a leak-dominated span
