@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import json
 import logging
 import os
 import re
 import sys
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 from aiohttp import web
 
@@ -19,6 +22,7 @@ from speechsvc.app import create_app
 from speechsvc.asr.models import ModelRegistry, whisper_loader
 from speechsvc.cli import add_transcribe_arguments, transcribe_files
 from speechsvc.config import (
+    ENV_PREFIX,
     MODELS_FIELDS,
     STORE_FIELDS,
     TRANSCRIBE_FIELDS,
@@ -54,7 +58,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     keys = commands.add_parser("keys", help="create, list or revoke API keys")
     add_config_arguments(keys, only=STORE_FIELDS)
     add_keys_arguments(keys)
-    return parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:  # a mistyped flag: say which flag of this command was meant
+        flags = list(commands.choices[args.command]._option_string_actions)
+        hints = [
+            f"{given.split('=')[0]}: did you mean {close[0]}?"
+            for given in extras
+            if given.startswith("-") and (close := difflib.get_close_matches(given.split("=")[0], flags, n=1))
+        ]
+        parser.error("\n".join([f"unrecognized arguments: {' '.join(extras)}", *hints]))
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         web.run_app(app, host=config.host, port=config.port, print=None, access_log=None)
         return 0
     if args.command == "transcribe":
+        if config_fields.get("data_dir") is None and ENV_PREFIX + "DATA_DIR" not in os.environ:
+            # offline, nothing outlives the run: no ./data in the working directory
+            with tempfile.TemporaryDirectory(prefix="speechsvc-") as scratch:
+                return transcribe_files(dataclasses.replace(config, data_dir=Path(scratch)), args)
         return transcribe_files(config, args)
     registry = ModelRegistry(config.model, config.model_cache_dir, whisper_loader("cpu", "int8"))
     print(json.dumps(registry.listing(), indent=2))

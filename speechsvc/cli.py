@@ -1,13 +1,20 @@
-"""`speechsvc transcribe FILE…`: the service's pipeline, offline, one shot."""
+"""`speechsvc transcribe FILE…`: the service's pipeline, offline, one shot; one result per file.
+
+Results go to stdout (JSON Lines for json, each document with the file's name; a `==> FILE <==` header
+before each result of a text format when there are several files) or, with --output-dir, one file each,
+named after the input and the format. Errors speak of the CLI's flags, not of query parameters."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import mimetypes
 import os
+import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -59,6 +66,35 @@ def add_transcribe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--media-type", default=None, help="the file's media type (default: from its name), e.g. audio/basic"
     )
+    parser.add_argument(
+        "--output-dir",
+        default=None,
+        type=Path,
+        help="write each result to DIR/<file name without extension>.<format> (default: print to stdout)",
+    )
+
+
+EXTENSIONS = {"json": "json", "xml": "xml", "srt": "srt", "vtt": "vtt", "txt": "txt", "html": "html"}
+# the request's parameters as the CLI names them, for its error messages
+FLAGS = {
+    "channel_layout": "--channel-layout",
+    "channel_labels": "--channel-labels",
+    "format": "--format",
+    "language": "--language",
+    "task": "--task",
+    "beam_size": "--beam-size",
+    "num_speakers": "--num-speakers",
+    "model": "--model",
+}
+
+
+def cli_message(error: SpeechsvcError) -> str:
+    """The error as the CLI's user reads it: the flag's name instead of the query parameter's."""
+    message = error.message
+    for param, flag in FLAGS.items():
+        message = re.sub(rf"(?<![\w-]){param}(?![\w])", flag, message)
+    named = FLAGS.get(error.param or "")
+    return message if named is None or named in message else f"{named}: {message}"
 
 
 def transcribe_files(config: Config, args: argparse.Namespace) -> int:
@@ -88,8 +124,9 @@ def transcribe_files(config: Config, args: argparse.Namespace) -> int:
         request = dataclasses.replace(request, crosstalk=args.crosstalk, speakers=parse_speakers(speakers))
         transcriber = registry.get()
     except SpeechsvcError as exc:
-        print(f"speechsvc: {exc.message}", file=sys.stderr)
+        print(f"speechsvc: {cli_message(exc)}", file=sys.stderr)
         return 2
+    out = Output(request.format.name, args.output_dir, several=len(args.files) > 1)
     for path in args.files:
         media_type = args.media_type or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         show = sys.stderr.isatty() or path.stat().st_size > LONG_FILE_BYTES
@@ -122,10 +159,52 @@ def transcribe_files(config: Config, args: argparse.Namespace) -> int:
                     pool=pool,
                 )
             except SpeechsvcError as exc:
-                print(f"speechsvc: {path}: {exc.message}", file=sys.stderr)
+                print(f"speechsvc: {path}: {cli_message(exc)}", file=sys.stderr)
+                out.failed(path, exc)
                 status = 1
                 continue
-        sys.stdout.write(render(result, request.format))
+        out.write(path, result, render(result, request.format))
     pool.close()
     registry.close()
     return status
+
+
+class Output:
+    """Where each file's result goes: stdout (JSON Lines for json, a header per file for the text formats
+    when there are several) or one file per input under --output-dir."""
+
+    def __init__(self, format_name: str, output_dir: Path | None, *, several: bool) -> None:
+        self.format_name = format_name
+        self.output_dir = output_dir
+        self.several = several
+        self.written: set[Path] = set()
+        if output_dir is not None:
+            output_dir.mkdir(parents=True, exist_ok=True)
+
+    def write(self, path: Path, result: dict[str, Any], rendered: str) -> None:
+        if self.output_dir is not None:
+            target = self._target(path)
+            target.write_text(rendered, encoding="utf-8")
+            print(f"speechsvc: {path} -> {target}", file=sys.stderr)
+        elif self.format_name == "json":
+            sys.stdout.write(json.dumps({"file": str(path), **result}, ensure_ascii=False) + "\n")
+        else:
+            if self.several:
+                sys.stdout.write(f"==> {path} <==\n")
+            sys.stdout.write(rendered if rendered.endswith("\n") else rendered + "\n")
+        sys.stdout.flush()
+
+    def failed(self, path: Path, error: SpeechsvcError) -> None:
+        """A failed file keeps its place in JSON Lines, as an error line."""
+        if self.output_dir is None and self.format_name == "json":
+            line = {"file": str(path), "error": {"code": error.code, "message": cli_message(error)}}
+            sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+    def _target(self, path: Path) -> Path:
+        """DIR/<stem>.<ext>; a second input of the same stem (a.wav, a.flac) gets its own extension too."""
+        assert self.output_dir is not None
+        target = self.output_dir / f"{path.stem}.{EXTENSIONS[self.format_name]}"
+        if target in self.written:
+            target = self.output_dir / f"{path.name}.{EXTENSIONS[self.format_name]}"
+        self.written.add(target)
+        return target

@@ -97,7 +97,7 @@ def call(script: tuple[tuple[str, float], ...] = TURN_TAKING, repeat: int = 1, l
     channels = (np.zeros(length, np.float32), np.zeros(length, np.float32))
     for start_s, line_id in placed:
         audio = clip(line_id)[0]
-        at = int(round(start_s * RATE))
+        at = round(start_s * RATE)
         channels[0 if lines()[line_id].who == "agent" else 1][at : at + len(audio)] += audio
     return Call(channels, tuple(sorted(truth, key=lambda said: said.start)))
 

@@ -30,7 +30,7 @@ REDECODE_PAD_S = 0.2
 
 def speech_stretches(audio: npt.NDArray[np.float32]) -> list[Stretch]:
     """Where the VAD hears speech on the channel (blocks of bounded memory, speechsvc.asr.pieces)."""
-    return [(start / SAMPLE_RATE_HZ, end / SAMPLE_RATE_HZ) for start, end in speech_regions(audio)]
+    return [(int(start) / SAMPLE_RATE_HZ, int(end) / SAMPLE_RATE_HZ) for start, end in speech_regions(audio)]
 
 
 def uncovered(speech: Sequence[Stretch], segments: Sequence[Segment]) -> list[Stretch]:
