@@ -97,7 +97,7 @@ def test_a_batch_gives_one_result_per_file(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in done.stdout.splitlines()]  # JSON Lines: one document a line
     assert [line["file"] for line in lines] == [stereo, str(missing), jfk]
     assert "wizard" in lines[0]["text"] and "country" in lines[2]["text"]
-    assert lines[1]["error"]["code"] == "undecodable_audio" and "text" not in lines[1]
+    assert lines[1]["error"]["code"] == "no_audio_stream" and "text" not in lines[1]
     texts = in_folder(tmp_path, "transcribe", stereo, jfk, "--channel-layout", "0")
     assert texts.stdout.splitlines()[0] == f"==> {stereo} <=="
     assert f"\n==> {jfk} <==\n" in texts.stdout and "country" in texts.stdout.split(jfk)[-1]
