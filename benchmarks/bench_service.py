@@ -1,7 +1,7 @@
 """Throughput of the running service against the bare faster-whisper library, same machine, same run.
 
     python benchmarks/bench_service.py [--calls 6] [--seconds 60] [--device cpu|cuda] [--workers N]
-                                       [--batch-sizes 0,1] [--sets turn-taking,gapless]
+                                       [--batch-sizes 0,1] [--sets turn-taking,gapless] [--compare-with TREE]
 
 Builds two sets of stereo calls (benchmarks/calls.py): turn-taking (each side silent while the other
 talks, the corpus's recordings) and gapless (both sides talk all the time, the corpus's recordings and
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import socket
 import subprocess
@@ -166,8 +167,9 @@ def histogram_since(before: dict[str, dict[int, int]], after: dict[str, dict[int
 
 
 def start_server(
-    data_dir: Path, args: argparse.Namespace, batch_size: int
+    data_dir: Path, args: argparse.Namespace, batch_size: int, tree: str | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
+    """`speechsvc serve` on a free port, from this checkout or from the source tree `tree` (PYTHONPATH)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -190,7 +192,8 @@ def start_server(
         "warning",
         *(["--batch-size", str(batch_size)] if batch_size else []),
     ]
-    return wait_ready(subprocess.Popen(command), f"http://127.0.0.1:{port}")
+    env = dict(os.environ, PYTHONPATH=str(Path(tree).resolve())) if tree else None
+    return wait_ready(subprocess.Popen(command, env=env), f"http://127.0.0.1:{port}")
 
 
 def wait_ready(process: subprocess.Popen[bytes], url: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -223,6 +226,13 @@ def main() -> int:
         "4 windows per core on the CPU, 16 on CUDA); 1 = the sequential decoder without batching",
     )
     parser.add_argument("--sets", default="turn-taking,gapless", help="call sets to run")
+    parser.add_argument(
+        "--compare-with",
+        default=None,
+        metavar="TREE",
+        help="also run the service from this source tree (another commit's checkout, e.g. a git worktree), "
+        "its bursts alternating with this one's (A B B A), to see what a change moved in the same run",
+    )
     args = parser.parse_args()
 
     from faster_whisper import WhisperModel
@@ -267,21 +277,46 @@ def main() -> int:
         record_monologue("bare batched (8)", mono_text(model, audio, batched=True))
         del model
 
+        variants: list[tuple[str, str | None]] = [("", None)]
+        if args.compare_with:
+            variants.append((f" @{Path(args.compare_with).name}", args.compare_with))
         for number, batch_size in enumerate(int(size) for size in args.batch_sizes.split(",")):
-            process, url = start_server(Path(scratch) / f"data{number}", args, batch_size)
+            servers = [start_server(Path(scratch) / f"data{number}-{k}", args, batch_size, tree)
+                       for k, (_, tree) in enumerate(variants)]  # fmt: skip
             setting = f"batch {batch_size}" if batch_size else "defaults"
             try:
-                service(url, first[:1])  # warm-up
+                for _, url in servers:
+                    service(url, first[:1])  # warm-up
                 for name, calls in sets.items():
-                    before = batch_sizes(url)
-                    burst = service(url, calls)
-                    histograms[f"{name}, {setting}"] = histogram_since(before, batch_sizes(url))
-                    record(name, f"service burst ({setting})", calls, burst, peak_rss_mib(process.pid))
-                    record(name, f"service, 1 call ({setting})", calls[:1], service(url, calls[:1]), None)
-                record_monologue(f"service ({setting})", service_text(url, monologue))
+                    # with a second tree: A B B A, so that a drift in the machine's speed falls on both
+                    order = [0] if len(servers) == 1 else [0, 1, 1, 0]
+                    walls: dict[int, list[float]] = {k: [] for k in range(len(servers))}
+                    heard: dict[int, list[str]] = {}
+                    before = {k: batch_sizes(url) for k, (_, url) in enumerate(servers)}
+                    for k in order:
+                        wall, heard[k] = service(servers[k][1], calls)
+                        walls[k].append(wall)
+                    for k, (suffix, _) in enumerate(variants):
+                        process, url = servers[k]
+                        histograms[f"{name}, {setting}{suffix}"] = histogram_since(
+                            before[k], batch_sizes(url)
+                        )
+                        mean_wall = sum(walls[k]) / len(walls[k])
+                        record(name, f"service burst ({setting}{suffix})", calls, (mean_wall, heard[k]),
+                               peak_rss_mib(process.pid))  # fmt: skip
+                        record(
+                            name,
+                            f"service, 1 call ({setting}{suffix})",
+                            calls[:1],
+                            service(url, calls[:1]),
+                            None,
+                        )
+                for k, (suffix, _) in enumerate(variants):
+                    record_monologue(f"service ({setting}{suffix})", service_text(servers[k][1], monologue))
             finally:
-                process.terminate()
-                process.wait(timeout=120)
+                for process, _ in servers:
+                    process.terminate()
+                    process.wait(timeout=120)
 
     print(
         f"\nspeechsvc benchmark: {args.calls} stereo calls x {args.seconds:g} s per set, model {args.model}, "
