@@ -133,7 +133,7 @@ HELP = {
     "keep_audio": "keep a job's audio until retention instead of deleting it once the result is stored",
     "upload_expiry_h": "hours after which a resumable upload expires and its bytes are deleted",
     "webhook_retry_base_s": "first retry delay of job webhooks (doubles, 3 retries)",
-    "sync_timeout_s": "how long the synchronous OpenAI endpoints wait for their job (then 504)",
+    "sync_timeout_s": "how long the synchronous OpenAI and Deepgram endpoints wait for their job (then 504)",
     "webhook_secret": "sign callbacks and webhooks (Standard Webhooks and X-Orpheus-Signature)",
     "callback_timeout_s": "timeout of one callback or webhook attempt",
     "callback_deny_private": "also refuse loopback and private callback addresses",
