@@ -6,8 +6,6 @@ loopback file server, a wrong key, an undecodable body. One server for the modul
 import contextlib
 import functools
 import json
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +22,7 @@ from deepgram.types.listen_v1accepted_response import ListenV1AcceptedResponse
 from deepgram.types.listen_v1response import ListenV1Response
 from standardwebhooks.webhooks import Webhook
 
-from tests.acceptance.server import Server
+from tests.acceptance.server import Server, start_with_key
 from tests.conftest import CORPUS, JFK_TEXT, STEREO_TEXTS, corpus, write_wav
 from tests.integration.helpers import wer
 from tests.receiver import CallbackReceiver
@@ -40,10 +38,8 @@ SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 @pytest.fixture(scope="module")
 def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
     data = tmp_path_factory.mktemp("deepgram") / "data"
-    created = subprocess.run([sys.executable, "-m", "speechsvc", "keys", "create", "crm", "--data-dir", str(data)],
-                             capture_output=True, text=True, check=True)  # fmt: skip
-    server = Server(data, "--fetch-allow-private", "--webhook-secret", SECRET).start()
-    yield server, created.stdout.split()[-1]
+    server, key = start_with_key(data, "--fetch-allow-private", "--webhook-secret", SECRET)
+    yield server, key
     server.stop()
 
 
