@@ -12,7 +12,7 @@ from aiohttp.abc import AbstractResolver
 from aiohttp.resolver import ThreadedResolver
 
 from speechsvc.access.auth import Authenticator, RateLimiter, is_loopback
-from speechsvc.api import openai, openapi, ops, raw, uploads
+from speechsvc.api import deepgram, openai, openapi, ops, raw, uploads
 from speechsvc.api.keys import (
     AUTH,
     CONFIG,
@@ -20,6 +20,7 @@ from speechsvc.api.keys import (
     POLL_RATE_LIMITER,
     RATE_LIMITER,
     REGISTRY,
+    REMOTE,
     ROLE,
     SERVICE,
     STORE,
@@ -37,6 +38,7 @@ from speechsvc.errors import StoreUnavailable
 from speechsvc.operations.disk import DiskGuard
 from speechsvc.operations.metrics import Metrics
 from speechsvc.service.facade import Service
+from speechsvc.service.remote import RemoteMedia
 from speechsvc.service.uploads import Uploads
 from speechsvc.service.worker import JobEvents, Worker, clean_spool, run_janitor
 from speechsvc.store import open_store
@@ -46,6 +48,7 @@ JANITOR_MAX_INTERVAL_S = 300.0
 JANITOR_MIN_INTERVAL_S = 1.0
 RECOVERY_INTERVAL_S = 30.0
 ROLES = ("all", "api", "worker")
+FETCH_HEADERS = {"User-Agent": "speechsvc"}
 
 
 def engine_plan(config: Config) -> EnginePlan:
@@ -113,7 +116,16 @@ def create_app(
         connector = aiohttp.TCPConnector(
             resolver=PolicyResolver(resolver or ThreadedResolver(), deny_private=config.callback_deny_private)
         )
-        async with open_store(config) as store, aiohttp.ClientSession(connector=connector) as session:
+        fetch_connector = aiohttp.TCPConnector(  # the Deepgram dialect's {"url"}: private only if allowed
+            resolver=PolicyResolver(
+                resolver or ThreadedResolver(), deny_private=not config.fetch_allow_private
+            )
+        )
+        async with (
+            open_store(config) as store,
+            aiohttp.ClientSession(connector=connector) as session,
+            aiohttp.ClientSession(connector=fetch_connector, headers=FETCH_HEADERS) as fetch_session,
+        ):
             callbacks = CallbackSender(
                 session,
                 timeout_s=config.callback_timeout_s,
@@ -158,6 +170,13 @@ def create_app(
             app[POLL_RATE_LIMITER] = RateLimiter(store, config.poll_budget_rpm)
             app[SERVICE] = Service(config, store, app[REGISTRY], events, wake, webhooks, disk)
             app[UPLOADS] = Uploads(config, store, disk)
+            app[REMOTE] = RemoteMedia(
+                fetch_session,
+                allow_private=config.fetch_allow_private,
+                timeout_s=config.fetch_timeout_s,
+                max_bytes=config.max_upload_bytes,
+                disk=disk,
+            )
             tasks = []
             if workers:
                 await workers[0].recover()
@@ -185,6 +204,7 @@ def create_app(
         app.add_routes(raw.routes)
         app.add_routes(openai.routes)
         app.add_routes(uploads.routes)
+        app.add_routes(deepgram.routes)
     app.add_routes(ops.routes)
     if role != "worker":
         app.add_routes(openapi.routes)

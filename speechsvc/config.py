@@ -53,6 +53,10 @@ class Config:
     webhook_secret: str | None = None
     callback_timeout_s: float = 30.0
     callback_deny_private: bool = False
+    # POST /v1/listen {"url": …}: loopback and private addresses are refused unless this is set (an URL
+    # fetched on a caller's behalf reaches inside the network; a callback only sends out a result)
+    fetch_allow_private: bool = False
+    fetch_timeout_s: float = 600.0  # one URL fetch, connect to last byte
     log_level: str = "info"
     # sqlite:///PATH (default: <data-dir>/speechsvc.sqlite3) or postgresql://… (a cluster's shared store)
     database: str = ""
@@ -129,10 +133,12 @@ HELP = {
     "keep_audio": "keep a job's audio until retention instead of deleting it once the result is stored",
     "upload_expiry_h": "hours after which a resumable upload expires and its bytes are deleted",
     "webhook_retry_base_s": "first retry delay of job webhooks (doubles, 3 retries)",
-    "sync_timeout_s": "how long the synchronous OpenAI endpoints wait for their job (then 504)",
+    "sync_timeout_s": "how long the synchronous OpenAI and Deepgram endpoints wait for their job (then 504)",
     "webhook_secret": "sign callbacks and webhooks (Standard Webhooks and X-Orpheus-Signature)",
     "callback_timeout_s": "timeout of one callback or webhook attempt",
     "callback_deny_private": "also refuse loopback and private callback addresses",
+    "fetch_allow_private": 'let POST /v1/listen {"url"} fetch from loopback and private addresses',
+    "fetch_timeout_s": 'time limit of one POST /v1/listen {"url"} fetch, connect to last byte',
     "log_level": "debug, info, warning or error (the offline CLI shows library logs only at debug)",
     "database": "sqlite:///PATH (default <data-dir>/speechsvc.sqlite3) or postgresql://… shared by a cluster",
     "no_worker": "serve the API only: accept, probe, store, answer; never load the model",
@@ -230,6 +236,8 @@ def _validate(config: Config) -> None:
         raise ValueError("--max-duration-s must be positive")
     if not config.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ValueError("--database must be sqlite:///PATH or postgresql://…")
+    if config.fetch_timeout_s <= 0:
+        raise ValueError("--fetch-timeout-s must be positive")
     if config.lease_s <= 0:
         raise ValueError("--lease-s must be positive")
     if config.max_queue_per_key < 0 or config.max_disk_bytes < 0 or config.max_decoded_bytes < 1:

@@ -26,6 +26,22 @@ class SpeechsvcError(Exception):
             "request_id": request_id,
         }
 
+    def to_deepgram_body(self, request_id: str) -> dict[str, object]:
+        """The envelope with Deepgram's own error fields beside it (`err_code`, `err_msg`; `request_id`
+        is already there), for the Deepgram dialect's clients."""
+        err_code = DEEPGRAM_ERR_CODES.get(self.status, self.code.upper())
+        return {**self.to_body(request_id), "err_code": err_code, "err_msg": self.message}
+
+
+# Deepgram's err_code for an HTTP status, as its API answers them; others carry our code in capitals.
+DEEPGRAM_ERR_CODES = {
+    400: "Bad Request",
+    401: "INVALID_AUTH",
+    403: "INSUFFICIENT_PERMISSIONS",
+    429: "TOO_MANY_REQUESTS",
+    500: "INTERNAL_SERVER_ERROR",
+}
+
 
 class InvalidRequest(SpeechsvcError):
     """The request is invalid."""
@@ -57,6 +73,18 @@ class DiarizationUnavailable(InvalidRequest):
     """Speaker diarization is not available on this server: send diarize=false (or leave it out)."""
 
     code = "diarization_unavailable"
+
+
+class InvalidMediaUrl(InvalidRequest):
+    """The url must be an absolute http or https URL to an allowed address."""
+
+    code = "invalid_url"
+
+
+class MediaFetchFailed(InvalidRequest):
+    """The audio at the url could not be fetched."""
+
+    code = "url_fetch_failed"
 
 
 class UnsupportedValue(InvalidRequest):

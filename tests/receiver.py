@@ -14,6 +14,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    method: str = "POST"
 
 
 class CallbackReceiver:
@@ -30,7 +31,9 @@ class CallbackReceiver:
                 body = self.rfile.read(length)
                 with receiver._lock:
                     receiver.requests.append(
-                        Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                        Received(
+                            self.path, {k.lower(): v for k, v in self.headers.items()}, body, self.command
+                        )
                     )
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
                 self.send_response(302 if receiver.redirect_to else status)
@@ -39,6 +42,8 @@ class CallbackReceiver:
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
+
+            do_PUT = do_POST  # Deepgram's callback_method=put
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -1,6 +1,6 @@
 """API keys (API.md §0): `ssk_…` keys, stored as SHA-256, compared in constant time; per-key rate limits.
 
-Accepted as `Authorization: Bearer <key>`, `x-token: <key>` (AppTek) and `x-api-key: <key>`. With no key
+Accepted as `Authorization: Bearer <key>`, `Authorization: Token <key>` (Deepgram's), `x-token: <key>` (AppTek) and `x-api-key: <key>`. With no key
 ever created and the server on loopback, auth is off (local use); `--no-auth` turns it off anywhere. Once a
 key was created, auth stays on even when every key is revoked: a revoked key never works again.
 
@@ -83,7 +83,7 @@ async def create_key(store: Store, name: str, scope: KeyScope = KeyScope.TENANT)
 def presented_key(request: web.Request) -> str | None:
     authorization = request.headers.get("Authorization", "")
     scheme, _, value = authorization.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
+    if scheme.lower() in ("bearer", "token") and value.strip():
         return value.strip()
     return request.headers.get("x-token") or request.headers.get("x-api-key") or None
 

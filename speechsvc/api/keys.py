@@ -9,6 +9,7 @@ from speechsvc.asr.models import ModelRegistry
 from speechsvc.config import Config
 from speechsvc.operations.metrics import Metrics
 from speechsvc.service.facade import Service
+from speechsvc.service.remote import RemoteMedia
 from speechsvc.service.uploads import Uploads
 from speechsvc.store import Store
 
@@ -21,4 +22,5 @@ AUTH = web.AppKey("auth", Authenticator)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 POLL_RATE_LIMITER = web.AppKey("poll_rate_limiter", RateLimiter)
 UPLOADS = web.AppKey("uploads", Uploads)
+REMOTE = web.AppKey("remote", RemoteMedia)  # POST /v1/listen {"url"}: audio fetched from a URL
 ROLE = web.AppKey("role", str)  # all | api | worker

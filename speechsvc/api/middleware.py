@@ -32,12 +32,15 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 JOB_ID_PARAMS = ("request_id", "job_id")  # the path parameters that name a job
+DEEPGRAM_PATHS = frozenset({"/v1/listen"})  # their errors also carry Deepgram's err_code and err_msg
 
 
-def error_response(error: SpeechsvcError, request_id: str, job_id: str | None = None) -> web.Response:
+def error_response(
+    error: SpeechsvcError, request_id: str, job_id: str | None = None, *, deepgram: bool = False
+) -> web.Response:
     """The error envelope. `request_id` is the HTTP request's X-Request-ID; on a job's endpoints the
     body also names the job (`job_id`, the `x-requestid` header of the raw dialect)."""
-    body = error.to_body(request_id)
+    body = error.to_deepgram_body(request_id) if deepgram else error.to_body(request_id)
     if job_id is not None:
         body.setdefault("job_id", job_id)
     response = web.json_response(body, status=error.status)
@@ -70,6 +73,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     request_id = given if _SAFE_REQUEST_ID.match(given) else uuid.uuid4().hex
     request[REQUEST_ID_KEY] = request_id
     started = time.monotonic()
+    deepgram = request.path in DEEPGRAM_PATHS
     try:
         response = await handler(request)
     except SpeechsvcError as exc:
@@ -77,15 +81,16 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         job_id = next(
             (request.match_info[name] for name in JOB_ID_PARAMS if name in request.match_info), None
         )
-        response = error_response(exc, request_id, job_id or (named if isinstance(named, str) else None))
+        job_id = job_id or (named if isinstance(named, str) else None)
+        response = error_response(exc, request_id, job_id, deepgram=deepgram)
     except web.HTTPException as exc:
         if exc.status < 400:
             exc.headers["X-Request-ID"] = request_id
             raise
-        response = error_response(_from_http_exception(exc), request_id)
+        response = error_response(_from_http_exception(exc), request_id, deepgram=deepgram)
     except Exception:
         log.exception("event=http_error x_request_id=%s unhandled error", request_id)
-        response = error_response(SpeechsvcError(), request_id)
+        response = error_response(SpeechsvcError(), request_id, deepgram=deepgram)
     response.headers["X-Request-ID"] = request_id
     route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
     request.app[METRICS].http_responses.labels(request.method, route, str(response.status)).inc()

@@ -20,7 +20,7 @@ from speechsvc.api.params import (
 )
 from speechsvc.api.spec import JOBS_FORM, JOBS_QUERY, OPENAI_FORM, OPENAI_IGNORED, check_known
 from speechsvc.audio.layout import parse_channel_labels, parse_channel_layout
-from speechsvc.errors import Conflict, InvalidRequest, NotReady, RequestNotFound, Timeout, TranscriptionFailed
+from speechsvc.errors import Conflict, InvalidRequest, NotReady, RequestNotFound
 from speechsvc.jobs.model import JobRequest, JobStatus
 from speechsvc.results.formats import FormatSpec
 from speechsvc.results.openai import parse_granularities, parse_response_format
@@ -105,17 +105,7 @@ async def submit_form(request: web.Request, *, task: str, dialect: str) -> Job:
 async def synchronous(request: web.Request, task: str) -> web.Response:
     service = request.app[SERVICE]
     job = await submit_form(request, task=task, dialect="openai")
-    finished = await service.wait(job.id, service.config.sync_timeout_s)
-    if finished is None or not finished.status.finished:
-        await service.cancel(job.id)
-        raise Timeout(
-            f"the transcription did not finish in {service.config.sync_timeout_s:g} s; "
-            "use /v1/transcription-jobs for long recordings",
-            extra={"job_id": job.id},
-        )
-    if finished.status == JobStatus.FAILED:
-        await service.forget_unless_retained(finished)
-        raise TranscriptionFailed(finished.error, extra={"job_id": job.id})
+    finished = await service.finished(job.id, "use /v1/transcription-jobs for long recordings")
     body, content_type = openai_result(finished)
     await service.forget_unless_retained(finished)  # enable_logging=false: nothing outlives the answer
     return web.Response(text=body, content_type=content_type, headers={"x-requestid": job.id})

@@ -67,6 +67,10 @@ ROUTES = (
           responses={"202": "the job"}),
     Route("GET", "/v1/audio/jobs/{job_id}", "An audio job, with its result once finished", "uploads",
           responses={"200": "the job"}),
+    Route("POST", "/v1/listen", "Deepgram: transcribe the audio bytes of the body, or the file at {\"url\"}",
+          "deepgram", query=spec.DEEPGRAM_LISTEN, audio_body=True, json=spec.DEEPGRAM_URL,
+          responses={"200": "Deepgram's answer (metadata, results); with callback: {request_id}, the answer "
+                             "delivered to the callback"}),
     Route("GET", "/v1/models", "The models this server serves", "operations", responses={"200": "a list"}),
     Route("GET", "/healthz", "The process is up", "operations", public=True, responses={"200": "ok"}),
     Route("GET", "/readyz", "Model loaded and store writable", "operations", public=True,
@@ -125,8 +129,9 @@ def _operation(route: Route) -> dict[str, Any]:
             "schema": {"type": "object", "required": ["file"], "properties": properties}}}}  # fmt: skip
     if route.json is not None:
         properties = {name: _schema(param) for name, param in route.json.items()}
-        operation["requestBody"] = {"required": True, "content": {"application/json": {
-            "schema": {"type": "object", "additionalProperties": False, "properties": properties}}}}  # fmt: skip
+        body = operation.setdefault("requestBody", {"required": True, "content": {}})  # beside audio, if any
+        body["content"]["application/json"] = {
+            "schema": {"type": "object", "additionalProperties": False, "properties": properties}}  # fmt: skip
     return operation
 
 
@@ -151,11 +156,17 @@ def openapi_document(server_url: str = "/") -> dict[str, Any]:
             "`request_id` name one HTTP request.",
         },
         "servers": [{"url": server_url}],
-        "security": [{"bearer": []}, {"xToken": []}, {"xApiKey": []}],
+        "security": [{"bearer": []}, {"token": []}, {"xToken": []}, {"xApiKey": []}],
         "paths": paths,
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer ssk_…"},
+                "token": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "Authorization: Token ssk_… (Deepgram's scheme)",
+                },
                 "xToken": {"type": "apiKey", "in": "header", "name": "x-token"},
                 "xApiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
             },

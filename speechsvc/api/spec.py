@@ -132,6 +132,57 @@ AUDIO_JOB = {
     **CROSSTALK,
     **_SPEAKERS,
 }
+_LLM = "needs a language model: not supported (true or any value: 400 unsupported_value)"
+_UNHONOURED = "not supported: true is 400 unsupported_value; false is accepted"
+DEEPGRAM_LISTEN = {
+    "model": Param("Deepgram's names (nova-3, nova-2, nova, enhanced, whisper-…, with any -variant) are the "
+                   "server's default model; a model from GET /v1/models (tiny.en, base, …) is that model"),
+    "version": Param("only latest: each model has one version here", enum=("latest",)),
+    "language": Param("BCP-47 tag, of which the language is used (en-US -> en); multi: detect; default en"),
+    "detect_language": Param("true: detect the language of each channel (detected_language)", "boolean"),
+    "multichannel": Param("true: each channel transcribed and answered on its own; false (default): every "
+                          "channel is transcribed on its own and their words merged in time order into one "
+                          "channel (not an audio mix)", "boolean"),
+    "diarize": Param("true: integer speakers on words, utterances and paragraphs (needs speechsvc[diarize])",
+                     "boolean"),
+    "diarize_model": Param("any value turns diarization on (there is one diarizer here)"),
+    "punctuate": Param("true: transcripts with punctuation and capitals (punctuated_word); false (default): "
+                       "the bare lower-case words, as Deepgram", "boolean"),
+    "smart_format": Param("true: as punctuate=true (Whisper writes numerals, dates and currency already)",
+                          "boolean"),
+    "numerals": Param("accepted: Whisper writes numbers as numerals already; no other change", "boolean"),
+    "paragraphs": Param("true: alternatives[0].paragraphs (implies punctuate)", "boolean"),
+    "utterances": Param("true: results.utterances", "boolean"),
+    "utt_split": Param("seconds of pause that end an utterance, 0-60 (default 0.8)", "number"),
+    "keyterm": Param("a term to favour (repeatable): passed to the decoder as hotwords"),
+    "keywords": Param("word[:intensifier] (repeatable): the word passed to the decoder as hotwords; the "
+                      "intensifier has no equivalent and is dropped"),
+    "search": Param("a term or phrase to find (repeatable): results.channels[i].search[].hits"),
+    "replace": Param("find:replacement (repeatable); find alone removes the term"),
+    "profanity_filter": Param("true: profane words masked (f***)", "boolean"),
+    "tag": Param("a label (repeatable), echoed in metadata.tags"),
+    "extra": Param("key:value (repeatable), echoed in metadata.extra"),
+    "callback": Param("URL: answer at once with {request_id}; the result is delivered there (signed, "
+                      "retried webhook, the answer itself as the body)"),
+    "callback_method": Param("post (default) or put", enum=("post", "put", "POST", "PUT")),
+    "encoding": Param("accepted: the container's own header (or magic bytes) decides how audio is read"),
+    "sample_rate": Param("accepted, as encoding", "integer"),
+    "channels": Param("accepted, as encoding", "integer"),
+    "mip_opt_out": Param("accepted: nothing leaves a self-hosted server", "boolean"),
+    "filler_words": Param(_UNHONOURED, "boolean"),
+    "dictation": Param(_UNHONOURED, "boolean"),
+    "measurements": Param(_UNHONOURED, "boolean"),
+    "language_hint": Param("not supported: 400 unsupported_value"),
+    "redact": Param("redaction is not available yet: 400 unsupported_value"),
+    **{name: Param(_LLM) for name in ("summarize", "sentiment", "topics", "intents", "detect_entities",
+                                      "custom_topic", "custom_topic_mode", "custom_intent",
+                                      "custom_intent_mode")},
+    "channel_layout": _CHANNELS["channel_layout"],
+    **{name: _SPEAKERS[name] for name in ("num_speakers", "min_speakers", "max_speakers")},
+    **CROSSTALK,
+}  # fmt: skip
+DEEPGRAM_URL = {"url": Param("an http(s) URL of the audio, fetched by the server (the callback address "
+                             "policy; loopback and private addresses only with --fetch-allow-private)")}  # fmt: skip
 UPLOAD_CREATE = {
     "file_name": Param("the file's name, 1-255 characters"),
     "mime_type": Param("an accepted audio or video type, e.g. audio/wav"),

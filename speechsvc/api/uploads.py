@@ -4,13 +4,12 @@ with Content-Range), complete it, then create a job from it."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import uuid
 from typing import Any
 
 from aiohttp import web
 
-from speechsvc.api.body import CHUNK_BYTES
+from speechsvc.api.body import CHUNK_BYTES, read_json
 from speechsvc.api.keys import SERVICE, UPLOADS
 from speechsvc.api.middleware import REQUEST_ID_KEY, identity_of
 from speechsvc.api.params import decoder_options, parse_bool, parse_crosstalk, parse_speakers
@@ -30,19 +29,6 @@ from speechsvc.service.uploads import upload_view
 from speechsvc.service.views import audio_job_view
 
 routes = web.RouteTableDef()
-
-
-async def read_json(request: web.Request) -> dict[str, Any]:
-    """The body as a JSON object; 400 for anything else (bad UTF-8, bad JSON, too deep, huge numbers)."""
-    try:
-        body = json.loads(await request.text())
-    # JSONDecodeError, UnicodeDecodeError and a 5000-digit integer are ValueErrors; '[' * 100000 is a
-    # RecursionError (the C scanner's recursion guard): all of them are the client's mistake, not a 500
-    except (ValueError, RecursionError):
-        raise InvalidRequest("the body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("the body must be a JSON object")
-    return body
 
 
 def _text(body: dict[str, Any], name: str) -> str | None:

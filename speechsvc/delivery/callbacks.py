@@ -91,8 +91,10 @@ class CallbackSender:
             await store.delete(job.id)
             await store.delete_audio(job.id)
 
-    async def send(self, url: str, headers: dict[str, str], body: bytes, message_id: str) -> dict[str, Any]:
-        """One POST: no retry, no redirect, the response read capped. Returns the outcome.
+    async def send(
+        self, url: str, headers: dict[str, str], body: bytes, message_id: str, method: str = "POST"
+    ) -> dict[str, Any]:
+        """One POST (or `method`): no retry, no redirect, the response read capped. Returns the outcome.
 
         Every delivery carries `message_id` as `webhook-id` (receivers de-duplicate on it). With a signing
         secret it is signed twice, with a fresh timestamp each attempt: the Standard Webhooks headers
@@ -119,8 +121,8 @@ class CallbackSender:
         started = time.monotonic()
         try:
             check_host(connect_host(url), deny_private=self.deny_private)
-            async with self.session.post(
-                url, data=body, headers=headers, allow_redirects=False, timeout=self.timeout
+            async with self.session.request(
+                method, url, data=body, headers=headers, allow_redirects=False, timeout=self.timeout
             ) as response:
                 outcome["http_status"] = response.status
                 await response.content.read(CALLBACK_MAX_RESPONSE_BYTES)

@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 import uuid
-from datetime import datetime, timezone
-from typing import Any
 
 from speechsvc.delivery.callbacks import CallbackSender, outcome_kind
 from speechsvc.errors import StoreUnavailable
 from speechsvc.jobs.records import DELIVERED, FAILED, PENDING
 from speechsvc.operations.logs import log_event
-from speechsvc.store import Delivery, Store
+from speechsvc.store import Delivery, Job, Store
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +32,11 @@ class WebhookSender:
         self.timeout_s = timeout_s
         self.wake = asyncio.Event()
 
-    async def enqueue(self, job_id: str, url: str, event_type: str, data: dict[str, Any]) -> str:
-        """Store a webhook event for delivery; returns its webhook-id."""
+    async def enqueue(self, job_id: str, url: str, payload: str) -> str:
+        """Store a webhook event (its JSON body: speechsvc.service.views.webhook_body) for delivery; returns
+        its webhook-id."""
         delivery_id = f"msg_{uuid.uuid4().hex}"
-        payload = {"type": event_type, "timestamp": datetime.now(timezone.utc).isoformat(), "data": data}
-        await self.store.webhook_add(delivery_id, job_id, url, json.dumps(payload, ensure_ascii=False))
+        await self.store.webhook_add(delivery_id, job_id, url, payload)
         self.wake.set()
         return delivery_id
 
@@ -61,10 +58,9 @@ class WebhookSender:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.wake.wait(), pause)
 
-    async def _forget_unless_retained(self, delivery: Delivery) -> None:
+    async def _forget_unless_retained(self, delivery: Delivery, job: Job | None) -> None:
         """Zero retention: once its event is delivered (or given up), a retain=false job is deleted, and
         the stored event keeps no copy of the result."""
-        job = await self.store.get(delivery.job_id)
         if job is not None and not job.request.retain:
             await self.store.delete(job.id)
             await self.store.delete_audio(job.id)
@@ -72,7 +68,11 @@ class WebhookSender:
 
     async def attempt(self, delivery: Delivery) -> None:
         headers = {"Content-Type": "application/json"}
-        outcome = await self.sender.send(delivery.url, headers, delivery.payload.encode(), delivery.id)
+        job = await self.store.get(delivery.job_id)
+        # Deepgram's callback_method (post or put); every other dialect's webhooks are POSTs
+        method = str(job.request.dialect_options.get("callback_method", "POST")) if job else "POST"
+        body = delivery.payload.encode()
+        outcome = await self.sender.send(delivery.url, headers, body, delivery.id, method=method)
         self.sender.metrics.callbacks.labels(outcome_kind(outcome)).inc()
         status = outcome["http_status"]
         if status is not None and 200 <= status < 300:
@@ -83,7 +83,7 @@ class WebhookSender:
             state, next_at = PENDING, time.time() + self.retry_base_s * 2 ** (delivery.attempts - 1)
         await self.store.webhook_finish(delivery.id, state, next_at, status, outcome["error"])
         if state != PENDING:
-            await self._forget_unless_retained(delivery)
+            await self._forget_unless_retained(delivery, job)
         log_event(
             log,
             "webhook",

@@ -40,13 +40,16 @@ class JobRequest:
     callback_url: str | None = None
     userdata: str | None = None
     x_request_id: str | None = None  # the submitting HTTP request's X-Request-ID, for the job's log lines
-    dialect: str = "raw"  # raw (single-attempt callback) | openai | jobs | uploads (signed, retried webhooks)
+    # raw (single-attempt callback) | openai | jobs | uploads | deepgram (signed, retried webhooks)
+    dialect: str = "raw"
     response_format: str | None = None  # the OpenAI dialects' result shape
     granularities: tuple[str, ...] = ()
     upload_id: str | None = None
     retain: bool = True  # False: the job and its result are deleted once delivered (zero retention)
     crosstalk: str = "auto"  # auto: suppress a channel's delayed copy of another (speechsvc.audio.crosstalk)
     speakers: SpeakerCount | None = None  # diarize=true: split each channel by speaker (speechsvc.diarize)
+    # what a dialect needs to render its own result shape later (Deepgram: utterances, search, tags, …)
+    dialect_options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def single_callback(self) -> bool:
@@ -70,6 +73,7 @@ class JobRequest:
             "retain": self.retain,
             "crosstalk": self.crosstalk,
             "speakers": asdict(self.speakers) if self.speakers is not None else None,
+            "dialect_options": self.dialect_options,
         }
 
     @classmethod
@@ -91,4 +95,5 @@ class JobRequest:
             retain=data.get("retain", True),
             crosstalk=data.get("crosstalk", "off"),  # jobs stored before it existed ran without it
             speakers=SpeakerCount(**data["speakers"]) if data.get("speakers") else None,
+            dialect_options=data.get("dialect_options") or {},
         )

@@ -22,13 +22,15 @@ from speechsvc.errors import (
     KeyQueueFull,
     QueueFull,
     RequestNotFound,
+    Timeout,
+    TranscriptionFailed,
     UnsupportedLanguage,
 )
 from speechsvc.jobs.model import JobRequest, JobStatus
 from speechsvc.operations.disk import DiskGuard
 from speechsvc.results.formats import FormatSpec
 from speechsvc.service.pipeline import select_channels
-from speechsvc.service.views import event_for
+from speechsvc.service.views import webhook_body
 from speechsvc.service.worker import JobEvents
 from speechsvc.store import Job, Store, Upload
 
@@ -179,7 +181,7 @@ class Service:
         self.events.fire(job_id)
         await self.store.notify("finished", job_id)
         if job.request.callback_url is not None and not job.request.single_callback:
-            await self.webhooks.enqueue(job.id, job.request.callback_url, *event_for(job))
+            await self.webhooks.enqueue(job.id, job.request.callback_url, webhook_body(job))
         return job
 
     async def forget_unless_retained(self, job: Job) -> None:
@@ -205,6 +207,19 @@ class Service:
         share = self.config.max_queue_per_key
         if share and await self.store.count_status(JobStatus.QUEUED, owner=identity.key_id) >= share:
             raise KeyQueueFull(f"this key already has {share} jobs waiting; retry when some have run")
+
+    async def finished(self, job_id: str, hint: str) -> Job:
+        """The job once Completed, within --sync-timeout-s (the synchronous dialects): 504 and canceled past
+        it (`hint` says what to use instead), 422 transcription_failed if it failed."""
+        job = await self.wait(job_id, self.config.sync_timeout_s)
+        if job is None or not job.status.finished:
+            await self.cancel(job_id)
+            raise Timeout(f"the transcription did not finish in {self.config.sync_timeout_s:g} s; {hint}",
+                          extra={"job_id": job_id})  # fmt: skip
+        if job.status == JobStatus.FAILED:
+            await self.forget_unless_retained(job)
+            raise TranscriptionFailed(job.error, extra={"job_id": job_id})
+        return job
 
     async def wait(self, job_id: str, seconds: float) -> Job | None:
         """Hold until the job is finished (Ready, Completed or Failed) or `seconds` pass. Woken by this

@@ -4,9 +4,12 @@ Used by their handlers and, as webhook payloads, by the worker."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from typing import Any
 
+from speechsvc.errors import DEEPGRAM_ERR_CODES
 from speechsvc.jobs.model import JobStatus
+from speechsvc.results.deepgram import DeepgramOptions, render_deepgram
 from speechsvc.results.openai import render_openai
 from speechsvc.results.render import render
 from speechsvc.store import Job
@@ -92,3 +95,24 @@ def event_for(job: Job) -> tuple[str, dict[str, Any]]:
         else transcription_job_view(job, with_result=True)
     )
     return EVENT_TYPES[data["status"]], data
+
+
+def deepgram_result(job: Job) -> dict[str, Any]:
+    """A finished Deepgram job's answer (ListenV1Response), or Deepgram's error shape if it failed."""
+    if job.result is None or job.status not in (JobStatus.READY, JobStatus.COMPLETED):
+        message = job.error or f"the job is {LOWER_STATUS[job.status]}"
+        return {"err_code": DEEPGRAM_ERR_CODES[500], "err_msg": message, "request_id": job.id}
+    options = DeepgramOptions.from_json(job.request.dialect_options)
+    return render_deepgram(
+        job.result, options, request_id=job.id, created_at=job.created_at, model=job.request.model
+    )
+
+
+def webhook_body(job: Job) -> str:
+    """What a finished job's webhook carries: for the Deepgram dialect its answer itself, as Deepgram's
+    callbacks do; for the others the event `{type, timestamp, data}`."""
+    if job.request.dialect == "deepgram":
+        return json.dumps(deepgram_result(job), ensure_ascii=False)
+    event_type, data = event_for(job)
+    event = {"type": event_type, "timestamp": datetime.now(timezone.utc).isoformat(), "data": data}
+    return json.dumps(event, ensure_ascii=False)

@@ -109,3 +109,10 @@ class Server:
                 return answer
             time.sleep(0.1)
         raise AssertionError(f"{request_id} did not reach {statuses}")
+
+
+def start_with_key(data_dir: Path, *args: str) -> tuple[Server, str]:
+    """A server whose store holds one API key (so auth is on even on loopback), and that key."""
+    created = subprocess.run([sys.executable, "-m", "speechsvc", "keys", "create", "tests", "--data-dir", str(data_dir)],
+                             capture_output=True, text=True, check=True)  # fmt: skip
+    return Server(data_dir, *args).start(), created.stdout.split()[-1]

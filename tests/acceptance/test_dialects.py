@@ -4,8 +4,6 @@ restart and transcribed; signed webhooks retried after a 500, verified with `sta
 
 import hashlib
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from http.client import HTTPConnection
@@ -16,7 +14,7 @@ import openai
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests.acceptance.server import Server, http
+from tests.acceptance.server import Server, http, start_with_key
 from tests.conftest import JFK_TEXT, STEREO_TEXTS, corpus
 from tests.integration.helpers import wer
 from tests.receiver import CallbackReceiver
@@ -27,11 +25,8 @@ SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 @pytest.fixture(scope="module")
 def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
-    data = tmp_path_factory.mktemp("dialects") / "data"
-    created = subprocess.run([sys.executable, "-m", "speechsvc", "keys", "create", "tests", "--data-dir", str(data)],
-                             capture_output=True, text=True, check=True)  # fmt: skip
-    server = Server(data).start()
-    yield server, created.stdout.split()[-1]
+    server, key = start_with_key(tmp_path_factory.mktemp("dialects") / "data")
+    yield server, key
     server.stop()
 
 

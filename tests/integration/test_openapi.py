@@ -35,7 +35,7 @@ async def test_the_document_lists_exactly_the_app_routes_and_is_valid(make_clien
     assert document["openapi"] == "3.1.0"
     listed = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
     assert {entry for entry in listed if entry[0] != "HEAD"} == app_routes(client)
-    assert document["components"]["securitySchemes"].keys() == {"bearer", "xToken", "xApiKey"}
+    assert document["components"]["securitySchemes"].keys() == {"bearer", "token", "xToken", "xApiKey"}
     poll = document["paths"]["/v1/transcribe/{request_id}"]["get"]
     assert "x-requestid" in next(p for p in poll["parameters"] if p["name"] == "request_id")["description"]
 

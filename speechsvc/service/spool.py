@@ -1,0 +1,58 @@
+"""Incoming bytes go to a spool file, streamed with a byte cap and the disk budget; never held in memory
+whole. Used for request bodies (speechsvc.api.body) and for audio fetched from a URL (service.remote)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import AsyncIterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from speechsvc.errors import MissingBody, PayloadTooLarge
+from speechsvc.operations.disk import DiskCheck, DiskGuard
+
+
+@dataclass(frozen=True)
+class Spooled:
+    size: int
+    sha256: str  # hex, of the bytes as received
+
+
+async def spool_chunks(
+    chunks: AsyncIterable[bytes],
+    path: Path,
+    max_bytes: int,
+    disk: DiskGuard | None,
+    *,
+    declared: int | None,
+    what: str = "the body",
+) -> Spooled:
+    """Stream `chunks` into `path` (fsynced): 413 past max_bytes (at once when `declared` is already
+    larger), 400 if empty, 507 past the disk budget. `what` names the bytes in the messages."""
+    if declared is not None and declared > max_bytes:
+        raise PayloadTooLarge(f"{what} is {declared} bytes; at most {max_bytes} are accepted")
+    check = DiskCheck(disk)
+    await check.start(declared)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    size = 0
+    digest = hashlib.sha256()
+    try:
+        with open(path, "wb") as out:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > max_bytes:
+                    raise PayloadTooLarge(f"{what} is larger than the {max_bytes} bytes accepted")
+                out.write(chunk)
+                digest.update(chunk)
+                await check.progress(size)
+            out.flush()
+            await asyncio.to_thread(os.fsync, out.fileno())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    if size == 0:
+        path.unlink(missing_ok=True)
+        raise MissingBody(None if what == "the body" else f"{what} is empty")
+    return Spooled(size, digest.hexdigest())
