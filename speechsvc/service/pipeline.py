@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import logging
 import re
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -34,6 +35,7 @@ from speechsvc.jobs.model import JobRequest
 from speechsvc.results import turns
 from speechsvc.results.canonical import Result, build_result
 
+log = logging.getLogger(__name__)
 Samples = npt.NDArray[np.float32]
 
 # Called with the share (0-100) of the selected audio transcribed so far; raises JobCanceled to stop.
@@ -189,6 +191,8 @@ def _covered(
         for position, (stretches, transcript) in enumerate(zip(speech, transcripts, strict=True))
         for start, end in coverage.uncovered(stretches, transcript.segments)
     ]
+    if wanted:
+        log.info("event=redecode stretches=%d seconds=%.1f", len(wanted), sum(b - a for _, a, b in wanted))
     out = list(transcripts)
     languages = {options.language or out[position].language for position, _, _ in wanted}
     for language in sorted(languages):  # a multilingual model keeps each channel's language
