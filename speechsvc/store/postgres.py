@@ -475,6 +475,8 @@ async def open_postgres(url: str, max_connections: int = 10) -> AsyncIterator[Po
         await migrate(url)
     except UNAVAILABLE as exc:
         raise StoreUnavailable("cannot reach the database: " + " ".join(str(exc).split())) from exc
+    except (psycopg.ProgrammingError, ValueError):  # its message may quote the URL, password and all
+        raise StoreUnavailable("the database URL is malformed") from None
     pool = AsyncConnectionPool(
         url,
         min_size=1,
