@@ -84,6 +84,7 @@ class Upload:
     expires_at: float
     completed_at: float | None
     owner: str | None = None  # the API key id that created it ("local" with auth off)
+    generation: int = 0  # counts every change of its bytes: `complete` records a hash only if unchanged
 
     @classmethod
     def from_row(cls, row: Any) -> Upload:

@@ -224,7 +224,8 @@ class Uploads:
 
     async def complete(self, upload_id: str, sha256: str | None) -> Upload:
         """Idempotent: check size (and sha256 if given), probe the audio, mark completed. Holds the upload's
-        lock, so no PUT can change the bytes while they are hashed (409 upload_busy while one runs)."""
+        lock, so no PUT on this node can change the bytes while they are hashed (409 upload_busy while one
+        runs); a PUT on another node makes the store refuse the hash (409 upload_busy)."""
         async with self._lock(upload_id):
             return await self._complete(upload_id, sha256)
 
@@ -250,7 +251,10 @@ class Uploads:
                 max_channels=self.config.max_channels,
                 limits=self.config.decode_limits,
             )
-        await self.store.upload_complete(upload_id, digest)
+        # the lock above is this process's; on a cluster a PUT on another node may have changed the bytes
+        # meanwhile: the store records the hash only if they are still those that were hashed and probed
+        if not await self.store.upload_complete(upload_id, digest, upload.generation):
+            raise UploadBusy("the upload's bytes changed while they were checked; complete it again")
         return await self.get(upload_id)
 
     async def completed(self, identity: Identity, upload_id: str) -> Upload:

@@ -22,7 +22,11 @@ from speechsvc.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS = ((1, (Path(__file__).parent / "postgres.sql").read_text()),)
+MIGRATIONS = (
+    (1, (Path(__file__).parent / "postgres.sql").read_text()),
+    # issue 25: an upload's bytes carry a generation, so that `complete` on one node sees a PUT on another
+    (2, "ALTER TABLE uploads ADD COLUMN generation BIGINT NOT NULL DEFAULT 0;"),
+)
 MIGRATION_LOCK = 0x5EEC4_5C  # pg_advisory_lock key: one node migrates, the others wait
 CONNECT_TIMEOUT_S = 5.0
 POOL_WAIT_S = 3.0

@@ -14,6 +14,7 @@ from speechsvc.errors import Conflict
 from speechsvc.jobs.records import Upload, UploadState
 
 NOW = "extract(epoch from clock_timestamp())"
+LIVE = (UploadState.PENDING.value, UploadState.UPLOADING.value)  # states whose bytes may still change
 
 
 def job_key(job_id: str) -> str:
@@ -55,38 +56,45 @@ class PgUploads:
         key = upload_key(upload_id)
         async with self._blob_conn() as conn, conn.transaction():
             cursor = await conn.execute(
-                "SELECT received_bytes FROM uploads WHERE id = %s FOR UPDATE", (upload_id,)
+                "SELECT received_bytes, state FROM uploads WHERE id = %s FOR UPDATE", (upload_id,)
             )
             row = await cursor.fetchone()
             if row is None or (not whole and row["received_bytes"] != offset):
                 raise Conflict("another piece of this upload was received meanwhile", param="upload_id")
+            if row["state"] not in LIVE:
+                raise Conflict(f"the upload is {row['state']}", param="upload_id")
             await conn.execute(
                 "DELETE FROM blobs WHERE key = %s AND offset_bytes >= %s", (key, 0 if whole else offset)
             )
             size = await self._put_file(conn, key, offset, piece)
             await conn.execute(
-                "UPDATE uploads SET received_bytes = %s, state = %s WHERE id = %s",
+                "UPDATE uploads SET received_bytes = %s, state = %s, generation = generation + 1 WHERE id = %s",
                 (offset + size, UploadState.UPLOADING.value, upload_id),
             )
 
     async def upload_reset(self, upload_id: str) -> None:
+        """Forget the bytes received; a completed upload's are never touched (409), whichever node asks."""
         async with self._conn() as conn, conn.transaction():
+            cursor = await conn.execute("SELECT state FROM uploads WHERE id = %s FOR UPDATE", (upload_id,))
+            row = await cursor.fetchone()
+            if row is not None and row["state"] == UploadState.COMPLETED.value:
+                raise Conflict("the upload is already completed", param="upload_id")
             await conn.execute("DELETE FROM blobs WHERE key = %s", (upload_key(upload_id),))
             await conn.execute(
-                "UPDATE uploads SET received_bytes = 0, state = %s WHERE id = %s AND state IN (%s, %s)",
-                (
-                    UploadState.UPLOADING.value,
-                    upload_id,
-                    UploadState.PENDING.value,
-                    UploadState.UPLOADING.value,
-                ),
+                "UPDATE uploads SET received_bytes = 0, state = %s, generation = generation + 1"
+                " WHERE id = %s AND state = ANY(%s)",
+                (UploadState.UPLOADING.value, upload_id, list(LIVE)),
             )
 
-    async def upload_complete(self, upload_id: str, sha256: str) -> None:
-        await self._rows(
-            f"UPDATE uploads SET state = %s, sha256 = %s, completed_at = {NOW} WHERE id = %s",
-            (UploadState.COMPLETED.value, sha256, upload_id),
+    async def upload_complete(self, upload_id: str, sha256: str, generation: int) -> bool:
+        """Completed with the hash of its bytes, only if they are still those of `generation` (no node
+        wrote a piece since they were hashed and probed)."""
+        changed = await self._rows(
+            f"UPDATE uploads SET state = %s, sha256 = %s, completed_at = {NOW} WHERE id = %s"
+            " AND generation = %s AND state = ANY(%s) RETURNING id",
+            (UploadState.COMPLETED.value, sha256, upload_id, generation, list(LIVE)),
         )
+        return bool(changed)
 
     async def upload_sha256(self, upload_id: str) -> str:
         digest = hashlib.sha256()

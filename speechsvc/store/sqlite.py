@@ -16,6 +16,7 @@ from typing import Any
 
 import aiosqlite
 
+from speechsvc.errors import Conflict
 from speechsvc.jobs.model import JobRequest, JobStatus
 from speechsvc.jobs.records import (
     FINISHED_FOR_RETENTION,
@@ -38,6 +39,7 @@ MIGRATIONS = (
     ("api_keys", "scope", "TEXT NOT NULL DEFAULT 'tenant'"),
     ("uploads", "owner", "TEXT"),
     ("webhooks", "owner", "TEXT"),
+    ("uploads", "generation", "INTEGER NOT NULL DEFAULT 0"),
 )
 POST_MIGRATION = "CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, status);"
 
@@ -303,25 +305,37 @@ class SqliteStore:
 
     async def upload_write(self, upload_id: str, offset: int, piece: Path, *, whole: bool) -> None:
         """Put a received piece (a local file) at `offset`; a `whole` file replaces what was there."""
+        await self._unless_completed(upload_id)
         size = await asyncio.to_thread(_copy_into, piece, self._upload_path(upload_id), offset, whole)
         await self._set_received(upload_id, offset + size)
 
     async def upload_reset(self, upload_id: str) -> None:
+        await self._unless_completed(upload_id)
         await asyncio.to_thread(_truncate, self._upload_path(upload_id))
         await self._set_received(upload_id, 0)
 
     async def _set_received(self, upload_id: str, received_bytes: int) -> None:
         await self._write(
-            "UPDATE uploads SET received_bytes = ?, state = ? WHERE id = ? AND state IN (?, ?)",
+            "UPDATE uploads SET received_bytes = ?, state = ?, generation = generation + 1"
+            " WHERE id = ? AND state IN (?, ?)",
             (received_bytes, UploadState.UPLOADING.value, upload_id, UploadState.PENDING.value,
              UploadState.UPLOADING.value),
         )  # fmt: skip
 
-    async def upload_complete(self, upload_id: str, sha256: str) -> None:
-        await self._write(
-            "UPDATE uploads SET state = ?, sha256 = ?, completed_at = ? WHERE id = ?",
-            (UploadState.COMPLETED.value, sha256, time.time(), upload_id),
-        )
+    async def _unless_completed(self, upload_id: str) -> None:
+        upload = await self.upload_get(upload_id)
+        if upload is not None and upload.state == UploadState.COMPLETED:
+            raise Conflict("the upload is already completed", param="upload_id")
+
+    async def upload_complete(self, upload_id: str, sha256: str, generation: int) -> bool:
+        """Completed with the hash of its bytes, only if no piece was written since `generation`."""
+        changed = await self._write(
+            "UPDATE uploads SET state = ?, sha256 = ?, completed_at = ? WHERE id = ? AND generation = ?"
+            " AND state IN (?, ?)",
+            (UploadState.COMPLETED.value, sha256, time.time(), upload_id, generation,
+             UploadState.PENDING.value, UploadState.UPLOADING.value),
+        )  # fmt: skip
+        return changed == 1
 
     async def upload_sha256(self, upload_id: str) -> str:
         return await asyncio.to_thread(sha256_file, self._upload_path(upload_id))

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from speechsvc.errors import Conflict
 from speechsvc.jobs.model import JobRequest, JobStatus
 from speechsvc.jobs.records import DELIVERED, PENDING
 from speechsvc.store import Store, Upload, UploadState, open_url
@@ -171,7 +172,8 @@ async def test_upload_pieces_hash_copy_and_expiry(store: Store, tmp_path: Path) 
     assert await store.upload_sha256("upl_1") == hashlib.sha256(data).hexdigest()
     await store.upload_write("upl_1", 0, audio_file(tmp_path, "w", data), whole=True)  # replaces
     assert await store.upload_sha256("upl_1") == hashlib.sha256(data).hexdigest()
-    await store.upload_complete("upl_1", "abc")
+    got = await store.upload_get("upl_1")
+    assert got is not None and await store.upload_complete("upl_1", "abc", got.generation)
     assert (got := await store.upload_get("upl_1")) is not None and got.state == UploadState.COMPLETED
     await store.audio_from_upload("job_1", "upl_1")
     expired = await store.upload_expire_before(5_000_000_000.0)
@@ -181,6 +183,29 @@ async def test_upload_pieces_hash_copy_and_expiry(store: Store, tmp_path: Path) 
     async with store.local_audio("job_1", scratch) as path:  # the job kept its bytes
         assert path.read_bytes() == data
     await store.upload_reset("upl_1")
+
+
+async def test_complete_records_the_hash_only_of_unchanged_bytes(store: Store, tmp_path: Path) -> None:
+    """Issue 25, finding 1: `complete` on one node and a PUT on another. The hash is recorded only if no
+    piece was written since the bytes were hashed; a completed upload's bytes are never written again."""
+    first, other = b"RIFF" + b"a" * 1000, b"RIFF" + b"b" * 1000
+    upload = Upload("upl_r", "a.wav", "audio/wav", len(first), 0, UploadState.PENDING, "tok", None,
+                    created_at=0.0, expires_at=4_000_000_000.0, completed_at=None, owner="alice")  # fmt: skip
+    await store.upload_create(upload)
+    await store.upload_write("upl_r", 0, audio_file(tmp_path, "first", first), whole=True)
+    hashed = await store.upload_get("upl_r")
+    assert hashed is not None
+    await store.upload_reset("upl_r")  # another node's whole PUT, between the hash and the record
+    await store.upload_write("upl_r", 0, audio_file(tmp_path, "other", other), whole=True)
+    assert not await store.upload_complete("upl_r", hashlib.sha256(first).hexdigest(), hashed.generation)
+    now = await store.upload_get("upl_r")
+    assert now is not None and now.state == UploadState.UPLOADING and now.sha256 is None
+    assert await store.upload_complete("upl_r", hashlib.sha256(other).hexdigest(), now.generation)
+    with pytest.raises(Conflict):
+        await store.upload_reset("upl_r")
+    with pytest.raises(Conflict):
+        await store.upload_write("upl_r", 0, audio_file(tmp_path, "late", first), whole=True)
+    assert await store.upload_sha256("upl_r") == hashlib.sha256(other).hexdigest()
 
 
 async def test_webhook_deliveries(store: Store) -> None:
