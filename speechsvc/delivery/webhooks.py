@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import time
-import uuid
 from datetime import datetime, timezone
 from typing import Any
 
@@ -25,6 +25,12 @@ WEBHOOK_RETRIES = 3
 IDLE_POLL_S = 1.0
 
 
+def webhook_id(job_id: str, event_type: str) -> str:
+    """The event's webhook-id, a function of the job and the event: however many workers store it, a
+    receiver that de-duplicates on webhook-id gets it once."""
+    return "msg_" + hashlib.sha256(f"{job_id}\n{event_type}".encode()).hexdigest()[:32]
+
+
 class WebhookSender:
     def __init__(
         self, store: Store, sender: CallbackSender, *, retry_base_s: float, timeout_s: float
@@ -36,11 +42,12 @@ class WebhookSender:
         self.wake = asyncio.Event()
 
     async def enqueue(self, job_id: str, url: str, event_type: str, data: dict[str, Any]) -> str:
-        """Store a webhook event for delivery; returns its webhook-id."""
-        delivery_id = f"msg_{uuid.uuid4().hex}"
+        """Store a webhook event for delivery, unless it is stored already (every worker re-enqueues a
+        finished job's missing event: the first insert wins); returns its webhook-id."""
+        delivery_id = webhook_id(job_id, event_type)
         payload = {"type": event_type, "timestamp": datetime.now(timezone.utc).isoformat(), "data": data}
-        await self.store.webhook_add(delivery_id, job_id, url, json.dumps(payload, ensure_ascii=False))
-        self.wake.set()
+        if await self.store.webhook_add(delivery_id, job_id, url, json.dumps(payload, ensure_ascii=False)):
+            self.wake.set()
         return delivery_id
 
     async def run(self) -> None:

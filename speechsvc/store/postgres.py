@@ -195,6 +195,7 @@ class PostgresStore(PgUploads):
         jobs = [Job.from_row(row) for row in rows]
         if jobs:
             await self._rows("DELETE FROM blobs WHERE key = ANY(%s)", ([job_key(job.id) for job in jobs],))
+            await self._rows("DELETE FROM webhooks WHERE job_id = ANY(%s)", ([job.id for job in jobs],))
         return jobs
 
     # --- bytes: chunked rows, streamed in and out --------------------------------------------------------
@@ -290,12 +291,15 @@ class PostgresStore(PgUploads):
 
     # --- webhook deliveries: each attempt claimed by one node -------------------------------------------
 
-    async def webhook_add(self, delivery_id: str, job_id: str, url: str, payload: str) -> None:
-        await self._rows(
+    async def webhook_add(self, delivery_id: str, job_id: str, url: str, payload: str) -> bool:
+        """False if the event is stored already (its id is a function of the job and event)."""
+        rows = await self._rows(
             f"INSERT INTO webhooks (id, job_id, url, payload, state, next_attempt_at, created_at, updated_at,"
-            f" owner) VALUES (%s, %s, %s, %s, %s, {NOW}, {NOW}, {NOW}, (SELECT owner FROM jobs WHERE id = %s))",
+            f" owner) VALUES (%s, %s, %s, %s, %s, {NOW}, {NOW}, {NOW}, (SELECT owner FROM jobs WHERE id = %s))"
+            " ON CONFLICT (id) DO NOTHING RETURNING id",
             (delivery_id, job_id, url, payload, PENDING, job_id),
         )
+        return bool(rows)
 
     async def webhook_claim_due(self, now: float, hold_s: float) -> list[Delivery]:
         rows = await self._rows(
@@ -309,10 +313,10 @@ class PostgresStore(PgUploads):
     async def webhook_finish(
         self, delivery_id: str, state: str, next_attempt_at: float, status: int | None, error: str | None
     ) -> None:
-        await self._rows(
+        await self._rows(  # a delivered or given-up event keeps no copy of the result
             f"UPDATE webhooks SET state = %s, next_attempt_at = %s, last_status = %s, last_error = %s,"
-            f" updated_at = {NOW} WHERE id = %s",
-            (state, next_attempt_at, status, error, delivery_id),
+            f" updated_at = {NOW}, payload = CASE WHEN %s = %s THEN payload ELSE '' END WHERE id = %s",
+            (state, next_attempt_at, status, error, state, PENDING, delivery_id),
         )
 
     async def webhook_for_job(self, job_id: str) -> list[Delivery]:

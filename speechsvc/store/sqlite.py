@@ -225,6 +225,7 @@ class SqliteStore:
         jobs = [Job.from_row(row) for row in rows]
         for job in jobs:
             await self.delete_audio(job.id)
+            await self._write("DELETE FROM webhooks WHERE job_id = ?", (job.id,))  # its events go with it
         return jobs
 
     # --- audio: files in <data>/audio -------------------------------------------------------------------
@@ -363,14 +364,15 @@ class SqliteStore:
 
     # --- webhook deliveries -----------------------------------------------------------------------------
 
-    async def webhook_add(self, delivery_id: str, job_id: str, url: str, payload: str) -> None:
-        """A delivery for the job's event, owned by the job's owner."""
+    async def webhook_add(self, delivery_id: str, job_id: str, url: str, payload: str) -> bool:
+        """A delivery for the job's event, owned by the job's owner; False if it is stored already."""
         now = time.time()
-        await self._write(
-            "INSERT INTO webhooks (id, job_id, url, payload, state, next_attempt_at, created_at, updated_at,"
-            " owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, (SELECT owner FROM jobs WHERE id = ?))",
+        added = await self._write(
+            "INSERT OR IGNORE INTO webhooks (id, job_id, url, payload, state, next_attempt_at, created_at,"
+            " updated_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, (SELECT owner FROM jobs WHERE id = ?))",
             (delivery_id, job_id, url, payload, PENDING, now, now, now, job_id),
         )
+        return added == 1
 
     async def webhook_claim_due(self, now: float, hold_s: float) -> list[Delivery]:
         """Due deliveries, each with one more attempt counted and pushed `hold_s` ahead *before* it is sent:
@@ -386,10 +388,10 @@ class SqliteStore:
     async def webhook_finish(
         self, delivery_id: str, state: str, next_attempt_at: float, status: int | None, error: str | None
     ) -> None:
-        await self._write(
-            "UPDATE webhooks SET state = ?, next_attempt_at = ?, last_status = ?, last_error = ?, updated_at = ?"
-            " WHERE id = ?",
-            (state, next_attempt_at, status, error, time.time(), delivery_id),
+        await self._write(  # a delivered or given-up event keeps no copy of the result
+            "UPDATE webhooks SET state = ?, next_attempt_at = ?, last_status = ?, last_error = ?, updated_at = ?,"
+            " payload = CASE WHEN ? = ? THEN payload ELSE '' END WHERE id = ?",
+            (state, next_attempt_at, status, error, time.time(), state, PENDING, delivery_id),
         )
 
     async def webhook_for_job(self, job_id: str) -> list[Delivery]:

@@ -12,7 +12,7 @@ import pytest
 
 from speechsvc.errors import Conflict
 from speechsvc.jobs.model import JobRequest, JobStatus
-from speechsvc.jobs.records import DELIVERED, PENDING
+from speechsvc.jobs.records import DELIVERED, FAILED, PENDING
 from speechsvc.store import Store, Upload, UploadState, open_url
 
 REQUEST = JobRequest(model="tiny.en")
@@ -243,3 +243,39 @@ async def test_notify_reaches_a_listener(store: Store) -> None:
     listener.cancel()
     expected: list[Any] = [("finished", "j1")] if store.shared else []
     assert heard == expected
+
+
+async def test_a_webhook_event_is_stored_once_whoever_enqueues_it(store: Store) -> None:
+    """Issue 25, finding 6: two workers re-enqueue a finished job's missing event at once: one delivery,
+    one webhook-id, a function of the job and the event."""
+    from typing import cast
+
+    from speechsvc.delivery.webhooks import WebhookSender
+
+    await store.insert("j", "audio/wav", 10, JOBS_HOOKED, owner="alice")
+    senders = [WebhookSender(store, cast(Any, None), retry_base_s=1, timeout_s=1) for _ in range(2)]
+    ids = await asyncio.gather(
+        *(s.enqueue("j", "http://127.0.0.1:9/hook", "job.completed", {}) for s in senders)
+    )
+    assert ids[0] == ids[1]
+    assert [d.id for d in await store.webhook_for_job("j")] == [ids[0]]
+    other = await senders[0].enqueue("k", "http://127.0.0.1:9/hook", "job.completed", {})
+    assert other != ids[0]
+    assert not await store.webhook_add(ids[0], "j", "http://127.0.0.1:9/hook", "{}")
+
+
+async def test_webhook_payloads_follow_retention(store: Store) -> None:
+    """Issue 25, finding 4: a delivered or given-up event keeps no copy of the result, and a job's events
+    go with it when retention deletes it."""
+    await store.insert("j", "audio/wav", 10, JOBS_HOOKED, owner="alice")
+    await store.claim(lease_s=60)
+    await store.complete("j", {"text": "secret words"}, has_callback=False)
+    for delivery_id in ("d_ok", "d_failed", "d_retrying"):
+        await store.webhook_add(delivery_id, "j", "http://127.0.0.1:9/hook", '{"data": "secret words"}')
+    await store.webhook_finish("d_ok", DELIVERED, 0.0, 200, None)
+    await store.webhook_finish("d_failed", FAILED, 0.0, 500, None)
+    await store.webhook_finish("d_retrying", PENDING, time.time() + 60, 500, None)
+    payloads = {d.id: d.payload for d in await store.webhook_for_job("j")}
+    assert payloads == {"d_ok": "", "d_failed": "", "d_retrying": '{"data": "secret words"}'}
+    assert [job.id for job in await store.delete_finished_before(time.time() + 1)] == ["j"]
+    assert await store.webhook_for_job("j") == []
