@@ -24,6 +24,7 @@ from speechsvc.errors import (
     AuthenticationError,
     Conflict,
     InvalidRequest,
+    KeyUploadsFull,
     NotFound,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -99,9 +100,15 @@ class Uploads:
             raise PayloadTooLarge(
                 f"size_bytes is over the {self.config.max_upload_bytes} bytes accepted", param="size_bytes"
             )
+        now = time.time()
+        cap = self.config.max_upload_bytes_per_key
+        if cap > 0 and await self.store.upload_pending_bytes(owner.key_id, now) + size_bytes > cap:
+            raise KeyUploadsFull(
+                f"this key's unfinished uploads would hold more than {cap} bytes; complete or delete some",
+                param="size_bytes",
+            )
         upload_id = "upl_" + uuid.uuid4().hex
         token = secrets.token_urlsafe(24)
-        now = time.time()
         upload = Upload(
             id=upload_id,
             file_name=file_name,

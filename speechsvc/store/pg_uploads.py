@@ -118,6 +118,20 @@ class PgUploads:
                 (job_key(job_id), upload_key(upload_id)),
             )
 
+    async def upload_pending_bytes(self, owner: str, now: float) -> int:
+        """Declared bytes of `owner`'s unfinished, unexpired uploads, created on any node."""
+        rows = await self._rows(
+            "SELECT COALESCE(SUM(size_bytes), 0) AS n FROM uploads WHERE owner = %s AND state = ANY(%s)"
+            " AND expires_at >= %s",
+            (owner, list(LIVE), now),
+        )
+        return int(rows[0]["n"])
+
+    async def stored_bytes(self) -> int:
+        """Every upload and audio byte in the database (octet_length reads the TOAST header only)."""
+        rows = await self._rows("SELECT COALESCE(SUM(octet_length(data)), 0) AS n FROM blobs")
+        return int(rows[0]["n"])
+
     async def upload_expire_before(self, now: float) -> list[Upload]:
         rows = await self._rows(
             "UPDATE uploads SET state = %s WHERE state != %s AND expires_at < %s RETURNING *",

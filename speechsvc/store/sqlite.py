@@ -350,6 +350,17 @@ class SqliteStore:
         self.audio_dir.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(os.link, self._upload_path(upload_id), self.audio_dir / job_id)
 
+    async def upload_pending_bytes(self, owner: str, now: float) -> int:
+        rows = await self._fetch(
+            "SELECT COALESCE(SUM(size_bytes), 0) FROM uploads WHERE owner = ? AND state IN (?, ?)"
+            " AND expires_at >= ?",
+            (owner, UploadState.PENDING.value, UploadState.UPLOADING.value, now),
+        )
+        return int(rows[0][0])
+
+    async def stored_bytes(self) -> int:
+        return await asyncio.to_thread(_folder_bytes, self.audio_dir, self.upload_dir)
+
     async def upload_expire_before(self, now: float) -> list[Upload]:
         """Mark uploads past their expiry as expired and delete their bytes; returns them."""
         rows = await self._fetch(
@@ -443,6 +454,15 @@ def _copy_into(piece: Path, target: Path, offset: int, whole: bool) -> int:
             out.truncate(offset + size)
         out.flush()
         os.fsync(out.fileno())
+    return size
+
+
+def _folder_bytes(*folders: Path) -> int:
+    size = 0
+    for folder in folders:
+        for path in folder.glob("*") if folder.is_dir() else ():
+            with contextlib.suppress(FileNotFoundError):  # deleted meanwhile
+                size += path.stat().st_size
     return size
 
 
