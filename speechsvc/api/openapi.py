@@ -62,6 +62,8 @@ ROUTES = (
           "uploads", query=spec.UPLOAD_CONTENT,
           audio_body=True, public=True, responses={"200": "the upload, with received_bytes"}),
     Route("GET", "/v1/audio/uploads/{upload_id}", "An upload's state", "uploads", responses={"200": "the upload"}),
+    Route("DELETE", "/v1/audio/uploads/{upload_id}", "Delete an upload and its bytes", "uploads",
+          responses={"200": "deleted"}),
     Route("POST", "/v1/audio/uploads/{upload_id}/complete", "Check and complete an upload", "uploads",
           json=spec.UPLOAD_COMPLETE, responses={"200": "the completed upload"}),
     Route("POST", "/v1/audio/jobs", "Create a job from a completed upload", "uploads", json=spec.AUDIO_JOB,

@@ -12,6 +12,7 @@ from speechsvc.jobs.model import JobRequest, JobStatus
 UNFINISHED = (JobStatus.RECEIVED.value, JobStatus.QUEUED.value, JobStatus.PENDING.value)
 FINISHED_FOR_RETENTION = (JobStatus.COMPLETED.value, JobStatus.FAILED.value, JobStatus.CANCELED.value)
 INTERRUPTED_CALLBACK = "callback attempt interrupted by a restart; not retried (at most one attempt)"
+EXPIRED_UPLOAD_KEPT_S = 24 * 3600.0  # an expired upload's row answers "expired" this long, then goes
 # webhook delivery states
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 

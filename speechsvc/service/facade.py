@@ -152,7 +152,10 @@ class Service:
         async with self.store.local_upload(upload.id, self.config.spool_dir) as path:
             await self.check_audio(path, upload.mime_type, request)
         await self.store.audio_from_upload(job_id, upload.id)
-        return await self._queue(job_id, upload.size_bytes, upload.mime_type, request, owner)
+        job = await self._queue(job_id, upload.size_bytes, upload.mime_type, request, owner)
+        if not request.retain:  # zero retention: the job has its own copy, the upload's go now
+            await self.store.upload_delete(upload.id)
+        return job
 
     async def _queue(
         self, job_id: str, size: int, media_type: str, request: JobRequest, owner: Identity

@@ -272,6 +272,15 @@ class Uploads:
             raise UploadNotCompleted(param="upload_id")
         return upload
 
+    async def delete(self, identity: Identity, upload_id: str) -> None:
+        """Delete `identity`'s upload, its row and bytes (a job made from it keeps its own copy); 409
+        upload_busy while this node receives a piece of it."""
+        await self.owned(identity, upload_id)
+        async with self._lock(upload_id):
+            if not await self.store.upload_delete(upload_id):
+                raise UploadNotFound(param="upload_id")
+        self._locks.pop(upload_id, None)
+
     async def expire(self) -> list[Upload]:
         """Mark expired uploads and free their storage."""
         expired = await self.store.upload_expire_before(time.time())

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from speechsvc.errors import Conflict
-from speechsvc.jobs.records import Upload, UploadState
+from speechsvc.jobs.records import EXPIRED_UPLOAD_KEPT_S, Upload, UploadState
 
 NOW = "extract(epoch from clock_timestamp())"
 LIVE = (UploadState.PENDING.value, UploadState.UPLOADING.value)  # states whose bytes may still change
@@ -118,6 +118,12 @@ class PgUploads:
                 (job_key(job_id), upload_key(upload_id)),
             )
 
+    async def upload_delete(self, upload_id: str) -> bool:
+        async with self._conn() as conn, conn.transaction():
+            cursor = await conn.execute("DELETE FROM uploads WHERE id = %s RETURNING id", (upload_id,))
+            await conn.execute("DELETE FROM blobs WHERE key = %s", (upload_key(upload_id),))
+            return bool(await cursor.fetchall())
+
     async def upload_pending_bytes(self, owner: str, now: float) -> int:
         """Declared bytes of `owner`'s unfinished, unexpired uploads, created on any node."""
         rows = await self._rows(
@@ -141,4 +147,8 @@ class PgUploads:
         if expired:
             keys = [upload_key(upload.id) for upload in expired]
             await self._rows("DELETE FROM blobs WHERE key = ANY(%s)", (keys,))
+        await self._rows(
+            "DELETE FROM uploads WHERE state = %s AND expires_at < %s",
+            (UploadState.EXPIRED.value, now - EXPIRED_UPLOAD_KEPT_S),
+        )
         return expired

@@ -19,6 +19,7 @@ import aiosqlite
 from speechsvc.errors import Conflict
 from speechsvc.jobs.model import JobRequest, JobStatus
 from speechsvc.jobs.records import (
+    EXPIRED_UPLOAD_KEPT_S,
     FINISHED_FOR_RETENTION,
     INTERRUPTED_CALLBACK,
     PENDING,
@@ -350,6 +351,11 @@ class SqliteStore:
         self.audio_dir.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(os.link, self._upload_path(upload_id), self.audio_dir / job_id)
 
+    async def upload_delete(self, upload_id: str) -> bool:
+        deleted = await self._write("DELETE FROM uploads WHERE id = ?", (upload_id,))
+        self._upload_path(upload_id).unlink(missing_ok=True)
+        return deleted == 1
+
     async def upload_pending_bytes(self, owner: str, now: float) -> int:
         rows = await self._fetch(
             "SELECT COALESCE(SUM(size_bytes), 0) FROM uploads WHERE owner = ? AND state IN (?, ?)"
@@ -371,6 +377,10 @@ class SqliteStore:
         expired = [Upload.from_row(row) for row in rows]
         for upload in expired:
             self._upload_path(upload.id).unlink(missing_ok=True)
+        await self._write(
+            "DELETE FROM uploads WHERE state = ? AND expires_at < ?",
+            (UploadState.EXPIRED.value, now - EXPIRED_UPLOAD_KEPT_S),
+        )
         return expired
 
     # --- webhook deliveries -----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 
 from speechsvc.errors import Conflict
 from speechsvc.jobs.model import JobRequest, JobStatus
-from speechsvc.jobs.records import DELIVERED, FAILED, PENDING
+from speechsvc.jobs.records import DELIVERED, EXPIRED_UPLOAD_KEPT_S, FAILED, PENDING
 from speechsvc.store import Store, Upload, UploadState, open_url
 
 REQUEST = JobRequest(model="tiny.en")
@@ -279,3 +279,20 @@ async def test_webhook_payloads_follow_retention(store: Store) -> None:
     assert payloads == {"d_ok": "", "d_failed": "", "d_retrying": '{"data": "secret words"}'}
     assert [job.id for job in await store.delete_finished_before(time.time() + 1)] == ["j"]
     assert await store.webhook_for_job("j") == []
+
+
+async def test_expired_upload_rows_go_a_day_after_expiry_and_uploads_can_be_deleted(
+    store: Store, tmp_path: Path
+) -> None:
+    """Issue 25, finding 5."""
+    for upload_id in ("upl_old", "upl_gone"):
+        await store.upload_create(Upload(upload_id, "a.wav", "audio/wav", 4, 0, UploadState.PENDING, "tok", None,
+                                         created_at=0.0, expires_at=1000.0, completed_at=None, owner="a"))  # fmt: skip
+    await store.upload_write("upl_gone", 0, audio_file(tmp_path, "p", b"RIFF"), whole=True)
+    assert await store.upload_delete("upl_gone")
+    assert await store.upload_get("upl_gone") is None and not await store.upload_delete("upl_gone")
+    assert await store.stored_bytes() == 0
+    await store.upload_expire_before(2000.0)
+    assert (got := await store.upload_get("upl_old")) is not None and got.state == UploadState.EXPIRED
+    await store.upload_expire_before(1000.0 + EXPIRED_UPLOAD_KEPT_S + 1)
+    assert await store.upload_get("upl_old") is None
