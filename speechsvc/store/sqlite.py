@@ -30,7 +30,7 @@ from speechsvc.jobs.records import (
     UploadState,
 )
 from speechsvc.store.base import Wake
-from speechsvc.store.files import commit_file, sha256_file
+from speechsvc.store.files import commit_file, folder_size, sha256_file
 
 SCHEMA = (Path(__file__).parent / "sqlite.sql").read_text()
 # Columns added after the first release: (table, column, declaration), added to older files at open.
@@ -365,7 +365,7 @@ class SqliteStore:
         return int(rows[0][0])
 
     async def stored_bytes(self) -> int:
-        return await asyncio.to_thread(_folder_bytes, self.audio_dir, self.upload_dir)
+        return await asyncio.to_thread(folder_size, self.audio_dir, self.upload_dir)
 
     async def upload_expire_before(self, now: float) -> list[Upload]:
         """Mark uploads past their expiry as expired and delete their bytes; returns them."""
@@ -464,15 +464,6 @@ def _copy_into(piece: Path, target: Path, offset: int, whole: bool) -> int:
             out.truncate(offset + size)
         out.flush()
         os.fsync(out.fileno())
-    return size
-
-
-def _folder_bytes(*folders: Path) -> int:
-    size = 0
-    for folder in folders:
-        for path in folder.glob("*") if folder.is_dir() else ():
-            with contextlib.suppress(FileNotFoundError):  # deleted meanwhile
-                size += path.stat().st_size
     return size
 
 
