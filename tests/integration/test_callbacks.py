@@ -158,5 +158,5 @@ async def test_a_callback_signature_binds_its_job(make_client: Any) -> None:
     assert not standard_ok(second.body, replayed)  # the other job's callback, replayed as this one
     swapped = {**dict(first.headers), "x-requestid": second.headers["x-requestid"]}
     assert not verify_headers(SECRET, swapped, first.body)
-    assert not verify_headers(SECRET, {**dict(first.headers), "x-userdata": "b"}, first.body)
+    assert not verify_headers(SECRET, {**dict(first.headers), "x-userdata": "forged"}, first.body)
     assert not verify_headers(SECRET, {**dict(first.headers), "x-status": "Failed"}, first.body)
