@@ -11,6 +11,7 @@ import os
 import re
 import sys
 import tempfile
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
@@ -94,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             reachable_keys = count_active_keys(config)
         except StoreUnavailable as exc:
-            print(f"speechsvc: {exc.message} ({_safe_url(config.database_url)})", file=sys.stderr)
+            message = _without_passwords(exc.message, config.database_url)
+            print(f"speechsvc: {message} ({_safe_url(config.database_url)})", file=sys.stderr)
             return 1
     if args.command == "keys":
         return run_keys(config, args)
@@ -149,9 +151,39 @@ def _startup(build: Callable[[], web.Application]) -> web.Application | None:
         return None
 
 
+def _passwords(url: str) -> list[str]:
+    """Every password `url` carries: in its userinfo (`user:pw@`, `:pw@`) or as a `password=` parameter,
+    as written and percent-decoded."""
+    found: list[str] = []
+    userinfo = url.partition("://")[2].split("/", 1)[0].split("?", 1)[0]
+    if "@" in userinfo and ":" in userinfo.rpartition("@")[0]:
+        found.append(userinfo.rpartition("@")[0].partition(":")[2])
+    found += re.findall(r"[?&]password=([^&#]*)", url, flags=re.IGNORECASE)
+    return [word for raw in found if raw for word in {raw, urllib.parse.unquote(raw)}]
+
+
+def _without_passwords(text: str, url: str) -> str:
+    for password in sorted(_passwords(url), key=len, reverse=True):
+        text = text.replace(password, "***")
+    return text
+
+
 def _safe_url(url: str) -> str:
-    """The database URL without its password, for logs."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    """The database URL without its password, for logs and errors: the userinfo's password and any
+    `password=` parameter masked; a URL that does not parse is shown as its scheme alone."""
+    scheme = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return (scheme[0] if scheme else "") + "(malformed URL)"
+    user, at, host = parts.netloc.rpartition("@")
+    if at and ":" in user:
+        user = user.partition(":")[0] + ":***"
+    query = re.sub(r"((?:^|&)password=)[^&]*", r"\1***", parts.query, flags=re.IGNORECASE)
+    return _without_passwords(
+        urllib.parse.urlunsplit(parts._replace(netloc=user + at + host, query=query)), url
+    )
 
 
 if __name__ == "__main__":

@@ -163,6 +163,7 @@ def create_app(
                 config.data_dir,
                 (config.spool_dir, config.upload_dir, config.audio_dir),
                 config.max_disk_bytes,
+                stored=store.stored_bytes if store.shared else None,  # bytes in the shared database
             )
             app[STORE] = store
             app[AUTH] = Authenticator(store, enabled=not config.no_auth, loopback=is_loopback(config.host))

@@ -44,6 +44,7 @@ class Config:
     # bytes of spool + uploads + audio on disk; beyond it 507 insufficient_storage; 0 = keep 10 % of the
     # data volume free
     max_disk_bytes: int = 0
+    max_upload_bytes_per_key: int = 4 * GIB  # declared bytes of one key's unfinished uploads; 0 = no cap
     max_decoded_bytes: int = 2 * GIB  # one job's decoded 16 kHz float32 channels, all together
     retention_h: float = 168.0
     keep_audio: bool = False
@@ -128,6 +129,7 @@ HELP = {
     "max_queue": "jobs waiting, all keys together; more get 503 queue_full",
     "max_queue_per_key": "jobs one key may have waiting; more get 429 key_queue_full; 0 = no share",
     "max_disk_bytes": "spool + uploads + audio on disk (507 beyond it); 0 = keep 10 % of the volume free",
+    "max_upload_bytes_per_key": "declared bytes of one key's unfinished uploads (429 beyond it); 0 = no cap",
     "max_decoded_bytes": "one job's decoded audio, all channels together (413 decoded_too_large)",
     "retention_h": "hours after which finished jobs, results and audio are deleted",
     "keep_audio": "keep a job's audio until retention instead of deleting it once the result is stored",
@@ -240,6 +242,8 @@ def _validate(config: Config) -> None:
         raise ValueError("--fetch-timeout-s must be positive")
     if config.lease_s <= 0:
         raise ValueError("--lease-s must be positive")
+    if config.max_upload_bytes_per_key < 0:
+        raise ValueError("--max-upload-bytes-per-key must be >= 0")
     if config.max_queue_per_key < 0 or config.max_disk_bytes < 0 or config.max_decoded_bytes < 1:
         raise ValueError("--max-queue-per-key and --max-disk-bytes must be >= 0, --max-decoded-bytes > 0")
 

@@ -215,6 +215,18 @@ class RateLimited(SpeechsvcError):
         self.retry_after_s = retry_after_s
 
 
+class KeyUploadsFull(RateLimited):
+    """This key's unfinished uploads hold their share of bytes (--max-upload-bytes-per-key); complete or
+    delete some first."""
+
+    code = "key_uploads_full"
+
+    def __init__(
+        self, message: str | None = None, *, retry_after_s: int = 60, param: str | None = None
+    ) -> None:
+        super().__init__(message, retry_after_s=retry_after_s, param=param)
+
+
 class KeyQueueFull(RateLimited):
     """This key already has its share of waiting jobs (--max-queue-per-key); retry when some have run."""
 

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from speechsvc.access.auth import OPEN_PATHS, OPEN_PREFIXES, Identity
+from speechsvc.api.headers import add_security_headers
 from speechsvc.api.keys import AUTH, METRICS, POLL_RATE_LIMITER, RATE_LIMITER
 from speechsvc.errors import (
     InvalidRequest,
@@ -92,6 +93,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         log.exception("event=http_error x_request_id=%s unhandled error", request_id)
         response = error_response(SpeechsvcError(), request_id, deepgram=deepgram)
     response.headers["X-Request-ID"] = request_id
+    add_security_headers(response)
     route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
     request.app[METRICS].http_responses.labels(request.method, route, str(response.status)).inc()
     log_event(

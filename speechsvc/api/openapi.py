@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from speechsvc.api import spec
+from speechsvc.api.headers import script_csp
 from speechsvc.api.spec import Param
 
 routes = web.RouteTableDef()
@@ -61,6 +62,8 @@ ROUTES = (
           "uploads", query=spec.UPLOAD_CONTENT,
           audio_body=True, public=True, responses={"200": "the upload, with received_bytes"}),
     Route("GET", "/v1/audio/uploads/{upload_id}", "An upload's state", "uploads", responses={"200": "the upload"}),
+    Route("DELETE", "/v1/audio/uploads/{upload_id}", "Delete an upload and its bytes", "uploads",
+          responses={"200": "deleted"}),
     Route("POST", "/v1/audio/uploads/{upload_id}/complete", "Check and complete an upload", "uploads",
           json=spec.UPLOAD_COMPLETE, responses={"200": "the completed upload"}),
     Route("POST", "/v1/audio/jobs", "Create a job from a completed upload", "uploads", json=spec.AUDIO_JOB,
@@ -203,21 +206,25 @@ def _swagger_static() -> Path:
     return Path(next(iter(found.submodule_search_locations))) / "static"
 
 
-DOCS_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>speechsvc API</title>
+DOCS_SCRIPT = 'window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true});'
+DOCS_PAGE = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>speechsvc API</title>
 <link rel="stylesheet" href="/docs/static/swagger-ui.css"></head><body><div id="swagger-ui"></div>
 <script src="/docs/static/swagger-ui-bundle.js"></script>
-<script>window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true});</script>
+<script>{DOCS_SCRIPT}</script>
 </body></html>"""
 
 
 @routes.get("/openapi.json")
 async def openapi_json(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document(str(request.url.origin())))
+    # a relative server: the document never repeats the request's Host header back (issue 25)
+    return web.json_response(openapi_document("/"))
 
 
 @routes.get("/docs")
 async def docs(request: web.Request) -> web.Response:
-    return web.Response(text=DOCS_PAGE, content_type="text/html")
+    return web.Response(
+        text=DOCS_PAGE, content_type="text/html", headers={"Content-Security-Policy": script_csp(DOCS_SCRIPT)}
+    )
 
 
 STATIC_FILES = frozenset({"swagger-ui.css", "swagger-ui-bundle.js"})

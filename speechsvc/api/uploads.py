@@ -76,6 +76,13 @@ async def get_upload(request: web.Request) -> web.Response:
     return web.json_response(upload_view(upload))
 
 
+@routes.delete("/v1/audio/uploads/{upload_id}")
+async def delete_upload(request: web.Request) -> web.Response:
+    upload_id = request.match_info["upload_id"]
+    await request.app[UPLOADS].delete(identity_of(request), upload_id)
+    return web.json_response({"id": upload_id, "object": "upload", "deleted": True})
+
+
 @routes.post("/v1/audio/uploads/{upload_id}/complete")
 async def complete_upload(request: web.Request) -> web.Response:
     body = await read_json(request) if request.can_read_body else {}

@@ -28,6 +28,27 @@ from speechsvc.store import Job, Store
 log = logging.getLogger(__name__)
 
 CALLBACK_MAX_RESPONSE_BYTES = 64 * 1024
+SIGNED_HEADERS = ("webhook-id", "x-requestid", "x-status", "x-error", "x-userdata")
+
+
+def headers_signature(secret: str, stamp: str, headers: dict[str, str], body: bytes) -> str:
+    """`X-Speechsvc-Signature`'s v1: HMAC-SHA256(secret, "<t>\n" + each of SIGNED_HEADERS' value ("" when
+    absent) + "\n" + hex SHA-256 of the body), so the job a callback names (x-requestid), its status and
+    userdata are bound to the body. X-Orpheus-Signature (seed 000's) signs the body alone: two jobs with
+    the same txt body carry the same one."""
+    lower = {name.lower(): value for name, value in headers.items()}
+    lines = [stamp, *(lower.get(name, "") for name in SIGNED_HEADERS), hashlib.sha256(body).hexdigest()]
+    return hmac.new(secret.encode(), "\n".join(lines).encode(), hashlib.sha256).hexdigest()
+
+
+def verify_headers(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """What a receiver does with X-Speechsvc-Signature (the timestamp's age is its own check)."""
+    lower = {name.lower(): value for name, value in headers.items()}
+    fields = dict(
+        part.split("=", 1) for part in lower.get("x-speechsvc-signature", "").split(",") if "=" in part
+    )
+    expected = headers_signature(secret, fields.get("t", ""), headers, body)
+    return hmac.compare_digest(fields.get("v1", ""), expected)
 
 
 class CallbackSender:
@@ -100,7 +121,9 @@ class CallbackSender:
         secret it is signed twice, with a fresh timestamp each attempt: the Standard Webhooks headers
         (`webhook-timestamp`, `webhook-signature`), and seed 000's `X-Orpheus-Signature: t=<unix>,v1=<hex
         HMAC-SHA256(secret, "<t>.<raw body>")>`, the key being the --webhook-secret string as given, so a
-        receiver written against seed 000 verifies it unchanged."""
+        receiver written against seed 000 verifies it unchanged. Only the Standard Webhooks signature binds
+        the job (through webhook-id) and `X-Speechsvc-Signature` binds the x-* headers too (see
+        `headers_signature`); seed 000's binds the body alone."""
         attempted_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         outcome: dict[str, Any] = {
             "url": url,
@@ -118,6 +141,9 @@ class CallbackSender:
                 "webhook-signature": self.signer.sign(message_id, when, body.decode()),
                 "X-Orpheus-Signature": f"t={stamp},v1={orpheus}",
             })  # fmt: skip
+            headers["X-Speechsvc-Signature"] = (
+                f"t={stamp},v1={headers_signature(self.secret, stamp, headers, body)}"
+            )
         started = time.monotonic()
         try:
             check_host(connect_host(url), deny_private=self.deny_private)

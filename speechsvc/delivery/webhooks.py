@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
-import uuid
 
 from speechsvc.delivery.callbacks import CallbackSender, outcome_kind
 from speechsvc.errors import StoreUnavailable
@@ -22,6 +22,12 @@ WEBHOOK_RETRIES = 3
 IDLE_POLL_S = 1.0
 
 
+def webhook_id(job_id: str, event_type: str) -> str:
+    """The event's webhook-id, a function of the job and the event: however many workers store it, a
+    receiver that de-duplicates on webhook-id gets it once."""
+    return "msg_" + hashlib.sha256(f"{job_id}\n{event_type}".encode()).hexdigest()[:32]
+
+
 class WebhookSender:
     def __init__(
         self, store: Store, sender: CallbackSender, *, retry_base_s: float, timeout_s: float
@@ -32,12 +38,13 @@ class WebhookSender:
         self.timeout_s = timeout_s
         self.wake = asyncio.Event()
 
-    async def enqueue(self, job_id: str, url: str, payload: str) -> str:
-        """Store a webhook event (its JSON body: speechsvc.service.views.webhook_body) for delivery; returns
-        its webhook-id."""
-        delivery_id = f"msg_{uuid.uuid4().hex}"
-        await self.store.webhook_add(delivery_id, job_id, url, payload)
-        self.wake.set()
+    async def enqueue(self, job_id: str, url: str, event_type: str, payload: str) -> str:
+        """Store a webhook event (its JSON body: speechsvc.service.views.webhook_event) for delivery, unless
+        it is stored already (every worker re-enqueues a finished job's missing event: the first insert
+        wins); returns its webhook-id."""
+        delivery_id = webhook_id(job_id, event_type)
+        if await self.store.webhook_add(delivery_id, job_id, url, payload):
+            self.wake.set()
         return delivery_id
 
     async def run(self) -> None:

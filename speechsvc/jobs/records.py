@@ -12,6 +12,7 @@ from speechsvc.jobs.model import JobRequest, JobStatus
 UNFINISHED = (JobStatus.RECEIVED.value, JobStatus.QUEUED.value, JobStatus.PENDING.value)
 FINISHED_FOR_RETENTION = (JobStatus.COMPLETED.value, JobStatus.FAILED.value, JobStatus.CANCELED.value)
 INTERRUPTED_CALLBACK = "callback attempt interrupted by a restart; not retried (at most one attempt)"
+EXPIRED_UPLOAD_KEPT_S = 24 * 3600.0  # an expired upload's row answers "expired" this long, then goes
 # webhook delivery states
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 
@@ -84,6 +85,7 @@ class Upload:
     expires_at: float
     completed_at: float | None
     owner: str | None = None  # the API key id that created it ("local" with auth off)
+    generation: int = 0  # counts every change of its bytes: `complete` records a hash only if unchanged
 
     @classmethod
     def from_row(cls, row: Any) -> Upload:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -49,18 +49,27 @@ def folder_bytes(folders: Sequence[Path]) -> int:
 
 
 class DiskGuard:
+    """With `stored` (a cluster's shared store), the budget also counts the upload and audio bytes in the
+    database, written by every node: --max-disk-bytes bounds the shared store, not one node's folders."""
+
     def __init__(
-        self, data_dir: Path, folders: Sequence[Path], max_bytes: int, usage: DiskUsage = _disk_usage
+        self,
+        data_dir: Path,
+        folders: Sequence[Path],
+        max_bytes: int,
+        usage: DiskUsage = _disk_usage,
+        stored: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.folders = tuple(folders)
         self.max_bytes = max_bytes
         self.usage = usage
+        self.stored = stored
 
-    def check(self, incoming_bytes: int) -> None:
+    def check(self, incoming_bytes: int, stored_bytes: int = 0) -> None:
         """Raise InsufficientStorage if `incoming_bytes` more would break the budget (blocking)."""
         if self.max_bytes > 0:
-            used = folder_bytes(self.folders)
+            used = folder_bytes(self.folders) + stored_bytes
             if used + incoming_bytes > self.max_bytes:
                 raise InsufficientStorage(
                     f"the server's audio storage is full ({used} of {self.max_bytes} bytes in use); "
@@ -74,7 +83,8 @@ class DiskGuard:
             )
 
     async def acheck(self, incoming_bytes: int) -> None:
-        await asyncio.to_thread(self.check, incoming_bytes)
+        stored = await self.stored() if self.stored is not None and self.max_bytes > 0 else 0
+        await asyncio.to_thread(self.check, incoming_bytes, stored)
 
 
 class DiskCheck:

@@ -30,7 +30,7 @@ from speechsvc.jobs.model import JobRequest, JobStatus
 from speechsvc.operations.disk import DiskGuard
 from speechsvc.results.formats import FormatSpec
 from speechsvc.service.pipeline import select_channels
-from speechsvc.service.views import webhook_body
+from speechsvc.service.views import webhook_event
 from speechsvc.service.worker import JobEvents
 from speechsvc.store import Job, Store, Upload
 
@@ -154,7 +154,10 @@ class Service:
         async with self.store.local_upload(upload.id, self.config.spool_dir) as path:
             await self.check_audio(path, upload.mime_type, request)
         await self.store.audio_from_upload(job_id, upload.id)
-        return await self._queue(job_id, upload.size_bytes, upload.mime_type, request, owner)
+        job = await self._queue(job_id, upload.size_bytes, upload.mime_type, request, owner)
+        if not request.retain:  # zero retention: the job has its own copy, the upload's go now
+            await self.store.upload_delete(upload.id)
+        return job
 
     async def _queue(
         self, job_id: str, size: int, media_type: str, request: JobRequest, owner: Identity
@@ -181,7 +184,7 @@ class Service:
         self.events.fire(job_id)
         await self.store.notify("finished", job_id)
         if job.request.callback_url is not None and not job.request.single_callback:
-            await self.webhooks.enqueue(job.id, job.request.callback_url, webhook_body(job))
+            await self.webhooks.enqueue(job.id, job.request.callback_url, *webhook_event(job))
         return job
 
     async def forget_unless_retained(self, job: Job) -> None:

@@ -24,6 +24,7 @@ from speechsvc.errors import (
     AuthenticationError,
     Conflict,
     InvalidRequest,
+    KeyUploadsFull,
     NotFound,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -99,9 +100,15 @@ class Uploads:
             raise PayloadTooLarge(
                 f"size_bytes is over the {self.config.max_upload_bytes} bytes accepted", param="size_bytes"
             )
+        now = time.time()
+        cap = self.config.max_upload_bytes_per_key
+        if cap > 0 and await self.store.upload_pending_bytes(owner.key_id, now) + size_bytes > cap:
+            raise KeyUploadsFull(
+                f"this key's unfinished uploads would hold more than {cap} bytes; complete or delete some",
+                param="size_bytes",
+            )
         upload_id = "upl_" + uuid.uuid4().hex
         token = secrets.token_urlsafe(24)
-        now = time.time()
         upload = Upload(
             id=upload_id,
             file_name=file_name,
@@ -224,7 +231,8 @@ class Uploads:
 
     async def complete(self, upload_id: str, sha256: str | None) -> Upload:
         """Idempotent: check size (and sha256 if given), probe the audio, mark completed. Holds the upload's
-        lock, so no PUT can change the bytes while they are hashed (409 upload_busy while one runs)."""
+        lock, so no PUT on this node can change the bytes while they are hashed (409 upload_busy while one
+        runs); a PUT on another node makes the store refuse the hash (409 upload_busy)."""
         async with self._lock(upload_id):
             return await self._complete(upload_id, sha256)
 
@@ -250,7 +258,10 @@ class Uploads:
                 max_channels=self.config.max_channels,
                 limits=self.config.decode_limits,
             )
-        await self.store.upload_complete(upload_id, digest)
+        # the lock above is this process's; on a cluster a PUT on another node may have changed the bytes
+        # meanwhile: the store records the hash only if they are still those that were hashed and probed
+        if not await self.store.upload_complete(upload_id, digest, upload.generation):
+            raise UploadBusy("the upload's bytes changed while they were checked; complete it again")
         return await self.get(upload_id)
 
     async def completed(self, identity: Identity, upload_id: str) -> Upload:
@@ -260,6 +271,15 @@ class Uploads:
         if upload.state != UploadState.COMPLETED:
             raise UploadNotCompleted(param="upload_id")
         return upload
+
+    async def delete(self, identity: Identity, upload_id: str) -> None:
+        """Delete `identity`'s upload, its row and bytes (a job made from it keeps its own copy); 409
+        upload_busy while this node receives a piece of it."""
+        await self.owned(identity, upload_id)
+        async with self._lock(upload_id):
+            if not await self.store.upload_delete(upload_id):
+                raise UploadNotFound(param="upload_id")
+        self._locks.pop(upload_id, None)
 
     async def expire(self) -> list[Upload]:
         """Mark expired uploads and free their storage."""

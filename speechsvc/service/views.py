@@ -108,11 +108,12 @@ def deepgram_result(job: Job) -> dict[str, Any]:
     )
 
 
-def webhook_body(job: Job) -> str:
-    """What a finished job's webhook carries: for the Deepgram dialect its answer itself, as Deepgram's
-    callbacks do; for the others the event `{type, timestamp, data}`."""
+def webhook_event(job: Job) -> tuple[str, str]:
+    """A finished job's webhook: its event type (with the job, it makes the webhook-id) and what it
+    carries: for the Deepgram dialect its answer itself, as Deepgram's callbacks do; for the others the
+    event `{type, timestamp, data}`."""
     if job.request.dialect == "deepgram":
-        return json.dumps(deepgram_result(job), ensure_ascii=False)
+        return f"deepgram.{job.status.value.lower()}", json.dumps(deepgram_result(job), ensure_ascii=False)
     event_type, data = event_for(job)
     event = {"type": event_type, "timestamp": datetime.now(timezone.utc).isoformat(), "data": data}
-    return json.dumps(event, ensure_ascii=False)
+    return event_type, json.dumps(event, ensure_ascii=False)

@@ -24,7 +24,7 @@ from speechsvc.operations.logs import log_event
 from speechsvc.operations.metrics import Metrics
 from speechsvc.service.pipeline import run_pipeline
 from speechsvc.service.uploads import Uploads
-from speechsvc.service.views import webhook_body
+from speechsvc.service.views import webhook_event
 from speechsvc.store import Job, Store
 
 log = logging.getLogger(__name__)
@@ -236,7 +236,7 @@ class Worker:
             if job.status == JobStatus.READY:
                 self._log(job, "Completed")
         else:
-            await self.webhooks.enqueue(job.id, job.request.callback_url, webhook_body(job))
+            await self.webhooks.enqueue(job.id, job.request.callback_url, *webhook_event(job))
 
     async def _report_progress(self, job_id: str, bridge: _ProgressBridge) -> None:
         """Write progress every interval; each write also renews the lease. A job canceled or deleted on

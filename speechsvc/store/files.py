@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -24,3 +25,13 @@ def sha256_file(path: Path) -> str:
         while chunk := handle.read(1024 * 1024):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def folder_size(*folders: Path) -> int:
+    """Bytes of the files directly in `folders` (blocking)."""
+    size = 0
+    for folder in folders:
+        for path in folder.glob("*") if folder.is_dir() else ():
+            with contextlib.suppress(FileNotFoundError):  # deleted meanwhile
+                size += path.stat().st_size
+    return size

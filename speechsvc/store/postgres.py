@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,9 +24,8 @@ from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
-from speechsvc.errors import Conflict, StoreUnavailable
+from speechsvc.errors import StoreUnavailable
 from speechsvc.jobs.model import JobRequest, JobStatus
 from speechsvc.jobs.records import (
     FINISHED_FOR_RETENTION,
@@ -36,44 +34,32 @@ from speechsvc.jobs.records import (
     UNFINISHED,
     Delivery,
     Job,
-    Upload,
-    UploadState,
 )
 from speechsvc.store.base import Wake
-from speechsvc.store.pg_connection import (
-    CONNECT_TIMEOUT_S,
-    CONNECTION_KWARGS,
-    UNAVAILABLE,
-    connection,
-    migrate,
-)
+from speechsvc.store.pg_connection import CONNECT_TIMEOUT_S, UNAVAILABLE, Connections, migrate
+from speechsvc.store.pg_uploads import NOW, PgUploads, job_key
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "speechsvc_jobs"
 CHUNK_BYTES = 1024 * 1024
 LISTEN_RETRY_S = 1.0
-NOW = "extract(epoch from clock_timestamp())"
 
 
-def _job_key(job_id: str) -> str:
-    return f"job:{job_id}"
-
-
-def _upload_key(upload_id: str) -> str:
-    return f"upload:{upload_id}"
-
-
-class PostgresStore:
+class PostgresStore(PgUploads):
     name = "postgresql"
     shared = True
 
-    def __init__(self, pool: AsyncConnectionPool, url: str) -> None:
-        self.pool = pool
-        self.url = url
+    def __init__(self, connections: Connections) -> None:
+        self.connections = connections
+        self.url = connections.url
 
     def _conn(self) -> contextlib.AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
-        return connection(self.pool, self.url)
+        return self.connections.query()
+
+    def _blob_conn(self) -> contextlib.AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        """For moving audio bytes: a pool of its own, so that long writes never starve the queries."""
+        return self.connections.blob()
 
     async def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         async with self._conn() as conn:
@@ -208,7 +194,8 @@ class PostgresStore:
         )
         jobs = [Job.from_row(row) for row in rows]
         if jobs:
-            await self._rows("DELETE FROM blobs WHERE key = ANY(%s)", ([_job_key(job.id) for job in jobs],))
+            await self._rows("DELETE FROM blobs WHERE key = ANY(%s)", ([job_key(job.id) for job in jobs],))
+            await self._rows("DELETE FROM webhooks WHERE job_id = ANY(%s)", ([job.id for job in jobs],))
         return jobs
 
     # --- bytes: chunked rows, streamed in and out --------------------------------------------------------
@@ -226,7 +213,7 @@ class PostgresStore:
 
     async def _get_file(self, key: str, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
-        async with self._conn() as conn:
+        async with self._blob_conn() as conn:
             with open(target, "wb") as out:
                 cursor = conn.cursor()
                 async for row in cursor.stream(
@@ -235,9 +222,9 @@ class PostgresStore:
                     await asyncio.to_thread(out.write, row["data"])
 
     async def save_audio(self, job_id: str, spooled: Path) -> None:
-        async with self._conn() as conn, conn.transaction():
-            await conn.execute("DELETE FROM blobs WHERE key = %s", (_job_key(job_id),))
-            await self._put_file(conn, _job_key(job_id), 0, spooled)
+        async with self._blob_conn() as conn, conn.transaction():
+            await conn.execute("DELETE FROM blobs WHERE key = %s", (job_key(job_id),))
+            await self._put_file(conn, job_key(job_id), 0, spooled)
         spooled.unlink(missing_ok=True)
 
     @contextlib.asynccontextmanager
@@ -250,10 +237,10 @@ class PostgresStore:
             path.unlink(missing_ok=True)
 
     def local_audio(self, job_id: str, scratch_dir: Path) -> contextlib.AbstractAsyncContextManager[Path]:
-        return self._local_copy(_job_key(job_id), scratch_dir / f"{job_id}.audio")
+        return self._local_copy(job_key(job_id), scratch_dir / f"{job_id}.audio")
 
     async def delete_audio(self, job_id: str) -> None:
-        await self._rows("DELETE FROM blobs WHERE key = %s", (_job_key(job_id),))
+        await self._rows("DELETE FROM blobs WHERE key = %s", (job_key(job_id),))
 
     # --- API keys and rate windows ----------------------------------------------------------------------
 
@@ -302,98 +289,17 @@ class PostgresStore:
             await conn.execute("INSERT INTO rate_events (identity, at) VALUES (%s, %s)", (identity, now))
             return None
 
-    # --- uploads ----------------------------------------------------------------------------------------
-
-    async def upload_create(self, upload: Upload) -> None:
-        await self._rows(
-            "INSERT INTO uploads (id, file_name, mime_type, size_bytes, state, token_sha256, created_at,"
-            " expires_at, owner) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (upload.id, upload.file_name, upload.mime_type, upload.size_bytes, upload.state.value,
-             upload.token_sha256, upload.created_at, upload.expires_at, upload.owner),
-        )  # fmt: skip
-
-    async def upload_get(self, upload_id: str) -> Upload | None:
-        rows = await self._rows("SELECT * FROM uploads WHERE id = %s", (upload_id,))
-        return Upload.from_row(rows[0]) if rows else None
-
-    async def upload_write(self, upload_id: str, offset: int, piece: Path, *, whole: bool) -> None:
-        """Store a piece received by any node. The row lock and the offset check make two nodes receiving
-        pieces of one upload at once safe: the second finds the offset moved and gets a 409."""
-        key = _upload_key(upload_id)
-        async with self._conn() as conn, conn.transaction():
-            cursor = await conn.execute(
-                "SELECT received_bytes FROM uploads WHERE id = %s FOR UPDATE", (upload_id,)
-            )
-            row = await cursor.fetchone()
-            if row is None or (not whole and row["received_bytes"] != offset):
-                raise Conflict("another piece of this upload was received meanwhile", param="upload_id")
-            await conn.execute(
-                "DELETE FROM blobs WHERE key = %s AND offset_bytes >= %s", (key, 0 if whole else offset)
-            )
-            size = await self._put_file(conn, key, offset, piece)
-            await conn.execute(
-                "UPDATE uploads SET received_bytes = %s, state = %s WHERE id = %s",
-                (offset + size, UploadState.UPLOADING.value, upload_id),
-            )
-
-    async def upload_reset(self, upload_id: str) -> None:
-        async with self._conn() as conn, conn.transaction():
-            await conn.execute("DELETE FROM blobs WHERE key = %s", (_upload_key(upload_id),))
-            await conn.execute(
-                "UPDATE uploads SET received_bytes = 0, state = %s WHERE id = %s AND state IN (%s, %s)",
-                (
-                    UploadState.UPLOADING.value,
-                    upload_id,
-                    UploadState.PENDING.value,
-                    UploadState.UPLOADING.value,
-                ),
-            )
-
-    async def upload_complete(self, upload_id: str, sha256: str) -> None:
-        await self._rows(
-            f"UPDATE uploads SET state = %s, sha256 = %s, completed_at = {NOW} WHERE id = %s",
-            (UploadState.COMPLETED.value, sha256, upload_id),
-        )
-
-    async def upload_sha256(self, upload_id: str) -> str:
-        digest = hashlib.sha256()
-        async with self._conn() as conn:
-            cursor = conn.cursor()
-            async for row in cursor.stream(
-                "SELECT data FROM blobs WHERE key = %s ORDER BY offset_bytes", (_upload_key(upload_id),)
-            ):
-                digest.update(row["data"])
-        return digest.hexdigest()
-
-    def local_upload(self, upload_id: str, scratch_dir: Path) -> contextlib.AbstractAsyncContextManager[Path]:
-        return self._local_copy(_upload_key(upload_id), scratch_dir / f"{upload_id}.upload-copy")
-
-    async def audio_from_upload(self, job_id: str, upload_id: str) -> None:
-        """The job gets its own copy of the bytes (in the database): it keeps them if the upload expires."""
-        await self._rows(
-            "INSERT INTO blobs (key, offset_bytes, data) SELECT %s, offset_bytes, data FROM blobs WHERE key = %s",
-            (_job_key(job_id), _upload_key(upload_id)),
-        )
-
-    async def upload_expire_before(self, now: float) -> list[Upload]:
-        rows = await self._rows(
-            "UPDATE uploads SET state = %s WHERE state != %s AND expires_at < %s RETURNING *",
-            (UploadState.EXPIRED.value, UploadState.EXPIRED.value, now),
-        )
-        expired = [Upload.from_row(row) for row in rows]
-        if expired:
-            keys = [_upload_key(upload.id) for upload in expired]
-            await self._rows("DELETE FROM blobs WHERE key = ANY(%s)", (keys,))
-        return expired
-
     # --- webhook deliveries: each attempt claimed by one node -------------------------------------------
 
-    async def webhook_add(self, delivery_id: str, job_id: str, url: str, payload: str) -> None:
-        await self._rows(
+    async def webhook_add(self, delivery_id: str, job_id: str, url: str, payload: str) -> bool:
+        """False if the event is stored already (its id is a function of the job and event)."""
+        rows = await self._rows(
             f"INSERT INTO webhooks (id, job_id, url, payload, state, next_attempt_at, created_at, updated_at,"
-            f" owner) VALUES (%s, %s, %s, %s, %s, {NOW}, {NOW}, {NOW}, (SELECT owner FROM jobs WHERE id = %s))",
+            f" owner) VALUES (%s, %s, %s, %s, %s, {NOW}, {NOW}, {NOW}, (SELECT owner FROM jobs WHERE id = %s))"
+            " ON CONFLICT (id) DO NOTHING RETURNING id",
             (delivery_id, job_id, url, payload, PENDING, job_id),
         )
+        return bool(rows)
 
     async def webhook_claim_due(self, now: float, hold_s: float) -> list[Delivery]:
         rows = await self._rows(
@@ -407,10 +313,10 @@ class PostgresStore:
     async def webhook_finish(
         self, delivery_id: str, state: str, next_attempt_at: float, status: int | None, error: str | None
     ) -> None:
-        await self._rows(
+        await self._rows(  # a delivered or given-up event keeps no copy of the result
             f"UPDATE webhooks SET state = %s, next_attempt_at = %s, last_status = %s, last_error = %s,"
-            f" updated_at = {NOW} WHERE id = %s",
-            (state, next_attempt_at, status, error, delivery_id),
+            f" updated_at = {NOW}, payload = CASE WHEN %s = %s THEN payload ELSE '' END WHERE id = %s",
+            (state, next_attempt_at, status, error, state, PENDING, delivery_id),
         )
 
     async def webhook_for_job(self, job_id: str) -> list[Delivery]:
@@ -475,16 +381,11 @@ async def open_postgres(url: str, max_connections: int = 10) -> AsyncIterator[Po
         await migrate(url)
     except UNAVAILABLE as exc:
         raise StoreUnavailable("cannot reach the database: " + " ".join(str(exc).split())) from exc
-    pool = AsyncConnectionPool(
-        url,
-        min_size=1,
-        max_size=max_connections,
-        kwargs=CONNECTION_KWARGS,
-        check=AsyncConnectionPool.check_connection,
-        open=False,
-    )
-    await pool.open(wait=True, timeout=CONNECT_TIMEOUT_S * 2)
+    except (psycopg.ProgrammingError, ValueError):  # its message may quote the URL, password and all
+        raise StoreUnavailable("the database URL is malformed") from None
+    connections = Connections(url, max_connections)
+    await connections.open()
     try:
-        yield PostgresStore(pool, url)
+        yield PostgresStore(connections)
     finally:
-        await pool.close()
+        await connections.close()

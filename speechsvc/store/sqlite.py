@@ -16,8 +16,10 @@ from typing import Any
 
 import aiosqlite
 
+from speechsvc.errors import Conflict
 from speechsvc.jobs.model import JobRequest, JobStatus
 from speechsvc.jobs.records import (
+    EXPIRED_UPLOAD_KEPT_S,
     FINISHED_FOR_RETENTION,
     INTERRUPTED_CALLBACK,
     PENDING,
@@ -28,7 +30,7 @@ from speechsvc.jobs.records import (
     UploadState,
 )
 from speechsvc.store.base import Wake
-from speechsvc.store.files import commit_file, sha256_file
+from speechsvc.store.files import commit_file, folder_size, sha256_file
 
 SCHEMA = (Path(__file__).parent / "sqlite.sql").read_text()
 # Columns added after the first release: (table, column, declaration), added to older files at open.
@@ -38,6 +40,7 @@ MIGRATIONS = (
     ("api_keys", "scope", "TEXT NOT NULL DEFAULT 'tenant'"),
     ("uploads", "owner", "TEXT"),
     ("webhooks", "owner", "TEXT"),
+    ("uploads", "generation", "INTEGER NOT NULL DEFAULT 0"),
 )
 POST_MIGRATION = "CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, status);"
 
@@ -223,6 +226,7 @@ class SqliteStore:
         jobs = [Job.from_row(row) for row in rows]
         for job in jobs:
             await self.delete_audio(job.id)
+            await self._write("DELETE FROM webhooks WHERE job_id = ?", (job.id,))  # its events go with it
         return jobs
 
     # --- audio: files in <data>/audio -------------------------------------------------------------------
@@ -303,25 +307,37 @@ class SqliteStore:
 
     async def upload_write(self, upload_id: str, offset: int, piece: Path, *, whole: bool) -> None:
         """Put a received piece (a local file) at `offset`; a `whole` file replaces what was there."""
+        await self._unless_completed(upload_id)
         size = await asyncio.to_thread(_copy_into, piece, self._upload_path(upload_id), offset, whole)
         await self._set_received(upload_id, offset + size)
 
     async def upload_reset(self, upload_id: str) -> None:
+        await self._unless_completed(upload_id)
         await asyncio.to_thread(_truncate, self._upload_path(upload_id))
         await self._set_received(upload_id, 0)
 
     async def _set_received(self, upload_id: str, received_bytes: int) -> None:
         await self._write(
-            "UPDATE uploads SET received_bytes = ?, state = ? WHERE id = ? AND state IN (?, ?)",
+            "UPDATE uploads SET received_bytes = ?, state = ?, generation = generation + 1"
+            " WHERE id = ? AND state IN (?, ?)",
             (received_bytes, UploadState.UPLOADING.value, upload_id, UploadState.PENDING.value,
              UploadState.UPLOADING.value),
         )  # fmt: skip
 
-    async def upload_complete(self, upload_id: str, sha256: str) -> None:
-        await self._write(
-            "UPDATE uploads SET state = ?, sha256 = ?, completed_at = ? WHERE id = ?",
-            (UploadState.COMPLETED.value, sha256, time.time(), upload_id),
-        )
+    async def _unless_completed(self, upload_id: str) -> None:
+        upload = await self.upload_get(upload_id)
+        if upload is not None and upload.state == UploadState.COMPLETED:
+            raise Conflict("the upload is already completed", param="upload_id")
+
+    async def upload_complete(self, upload_id: str, sha256: str, generation: int) -> bool:
+        """Completed with the hash of its bytes, only if no piece was written since `generation`."""
+        changed = await self._write(
+            "UPDATE uploads SET state = ?, sha256 = ?, completed_at = ? WHERE id = ? AND generation = ?"
+            " AND state IN (?, ?)",
+            (UploadState.COMPLETED.value, sha256, time.time(), upload_id, generation,
+             UploadState.PENDING.value, UploadState.UPLOADING.value),
+        )  # fmt: skip
+        return changed == 1
 
     async def upload_sha256(self, upload_id: str) -> str:
         return await asyncio.to_thread(sha256_file, self._upload_path(upload_id))
@@ -335,6 +351,22 @@ class SqliteStore:
         self.audio_dir.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(os.link, self._upload_path(upload_id), self.audio_dir / job_id)
 
+    async def upload_delete(self, upload_id: str) -> bool:
+        deleted = await self._write("DELETE FROM uploads WHERE id = ?", (upload_id,))
+        self._upload_path(upload_id).unlink(missing_ok=True)
+        return deleted == 1
+
+    async def upload_pending_bytes(self, owner: str, now: float) -> int:
+        rows = await self._fetch(
+            "SELECT COALESCE(SUM(size_bytes), 0) FROM uploads WHERE owner = ? AND state IN (?, ?)"
+            " AND expires_at >= ?",
+            (owner, UploadState.PENDING.value, UploadState.UPLOADING.value, now),
+        )
+        return int(rows[0][0])
+
+    async def stored_bytes(self) -> int:
+        return await asyncio.to_thread(folder_size, self.audio_dir, self.upload_dir)
+
     async def upload_expire_before(self, now: float) -> list[Upload]:
         """Mark uploads past their expiry as expired and delete their bytes; returns them."""
         rows = await self._fetch(
@@ -345,18 +377,23 @@ class SqliteStore:
         expired = [Upload.from_row(row) for row in rows]
         for upload in expired:
             self._upload_path(upload.id).unlink(missing_ok=True)
+        await self._write(
+            "DELETE FROM uploads WHERE state = ? AND expires_at < ?",
+            (UploadState.EXPIRED.value, now - EXPIRED_UPLOAD_KEPT_S),
+        )
         return expired
 
     # --- webhook deliveries -----------------------------------------------------------------------------
 
-    async def webhook_add(self, delivery_id: str, job_id: str, url: str, payload: str) -> None:
-        """A delivery for the job's event, owned by the job's owner."""
+    async def webhook_add(self, delivery_id: str, job_id: str, url: str, payload: str) -> bool:
+        """A delivery for the job's event, owned by the job's owner; False if it is stored already."""
         now = time.time()
-        await self._write(
-            "INSERT INTO webhooks (id, job_id, url, payload, state, next_attempt_at, created_at, updated_at,"
-            " owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, (SELECT owner FROM jobs WHERE id = ?))",
+        added = await self._write(
+            "INSERT OR IGNORE INTO webhooks (id, job_id, url, payload, state, next_attempt_at, created_at,"
+            " updated_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, (SELECT owner FROM jobs WHERE id = ?))",
             (delivery_id, job_id, url, payload, PENDING, now, now, now, job_id),
         )
+        return added == 1
 
     async def webhook_claim_due(self, now: float, hold_s: float) -> list[Delivery]:
         """Due deliveries, each with one more attempt counted and pushed `hold_s` ahead *before* it is sent:
@@ -372,10 +409,10 @@ class SqliteStore:
     async def webhook_finish(
         self, delivery_id: str, state: str, next_attempt_at: float, status: int | None, error: str | None
     ) -> None:
-        await self._write(
-            "UPDATE webhooks SET state = ?, next_attempt_at = ?, last_status = ?, last_error = ?, updated_at = ?"
-            " WHERE id = ?",
-            (state, next_attempt_at, status, error, time.time(), delivery_id),
+        await self._write(  # a delivered or given-up event keeps no copy of the result
+            "UPDATE webhooks SET state = ?, next_attempt_at = ?, last_status = ?, last_error = ?, updated_at = ?,"
+            " payload = CASE WHEN ? = ? THEN payload ELSE '' END WHERE id = ?",
+            (state, next_attempt_at, status, error, time.time(), state, PENDING, delivery_id),
         )
 
     async def webhook_for_job(self, job_id: str) -> list[Delivery]:

@@ -124,3 +124,39 @@ async def test_every_delivery_carries_a_webhook_id_signed_or_not(make_client: An
         (call,) = await receiver.arrived(1)
     assert call.headers["webhook-id"] == f"msg_{response.headers['x-requestid']}"
     assert "webhook-signature" not in call.headers and "x-orpheus-signature" not in call.headers
+
+
+async def test_a_callback_signature_binds_its_job(make_client: Any) -> None:
+    """Issue 25, finding 7: two raw callbacks of different jobs with the same txt body carry the same
+    X-Orpheus-Signature (seed 000's scheme signs the body alone, and must stay so); the Standard Webhooks
+    signature binds the job through webhook-id, and X-Speechsvc-Signature binds the x-* headers."""
+    from datetime import datetime, timezone
+
+    from speechsvc.delivery.callbacks import verify_headers
+
+    def standard_ok(body: bytes, headers: dict[str, str]) -> bool:  # Webhook.verify parses JSON; txt is not
+        when = datetime.fromtimestamp(int(headers["webhook-timestamp"]), tz=timezone.utc)
+        expected = Webhook(SECRET).sign(headers["webhook-id"], when, body.decode())
+        return expected in headers["webhook-signature"].split()
+
+    client = await make_client(webhook_secret=SECRET)
+    with CallbackReceiver() as receiver:
+        for userdata in ("a", "b"):
+            await post_audio(client, corpus("stereo_diarization.wav"), format="txt", callback=receiver.url,
+                             userdata=userdata)  # fmt: skip
+        first, second = await receiver.arrived(2)
+    assert first.body == second.body and first.headers["x-requestid"] != second.headers["x-requestid"]
+    assert (
+        first.headers["x-orpheus-signature"].split(",")[1]
+        == second.headers["x-orpheus-signature"].split(",")[1]
+        or first.headers["webhook-timestamp"] != second.headers["webhook-timestamp"]
+    )
+    for call in (first, second):
+        assert standard_ok(call.body, dict(call.headers))
+        assert verify_headers(SECRET, dict(call.headers), call.body)
+    replayed = {**dict(second.headers), "webhook-id": first.headers["webhook-id"]}
+    assert not standard_ok(second.body, replayed)  # the other job's callback, replayed as this one
+    swapped = {**dict(first.headers), "x-requestid": second.headers["x-requestid"]}
+    assert not verify_headers(SECRET, swapped, first.body)
+    assert not verify_headers(SECRET, {**dict(first.headers), "x-userdata": "forged"}, first.body)
+    assert not verify_headers(SECRET, {**dict(first.headers), "x-status": "Failed"}, first.body)

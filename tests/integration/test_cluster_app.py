@@ -94,3 +94,45 @@ async def test_upload_pieces_on_different_nodes(
     assert view["status"] == "completed"
     nothing_local = [p for p in (tmp_path / "a" / "data" / "uploads").glob("*") if p.is_file()]
     assert nothing_local == []  # the bytes live in the database, not on a node's disk
+
+
+async def test_complete_on_one_node_while_another_receives_a_put(
+    aiohttp_client: Any, tmp_path: Path, postgres_url: str, monkeypatch: Any
+) -> None:
+    """Issue 25, finding 1: node a completes (sha256 of the first file) while node b receives a different
+    file of the same size. Before, `complete` said 200 with the first file's hash over the second file's
+    bytes; now either the PUT or the complete is refused, and a recorded hash is that of the bytes stored."""
+    import threading
+
+    from speechsvc.audio import isolate
+
+    probing, go = threading.Event(), threading.Event()
+    real_probe = isolate.probe
+
+    def slow_probe(*args: Any, **kwargs: Any) -> Any:
+        probing.set()
+        go.wait(10)
+        return real_probe(*args, **kwargs)
+
+    monkeypatch.setattr(isolate, "probe", slow_probe)
+    a, b = await nodes(aiohttp_client, tmp_path, postgres_url)
+    other = STEREO[:-2000] + bytes(2000)  # the same size, other audio
+    created = await (await a.post("/v1/audio/uploads", json={
+        "file_name": "c.wav", "mime_type": "audio/wav", "size_bytes": len(STEREO)})).json()  # fmt: skip
+    path = created["upload_url"].replace(str(a.make_url("")), "")
+    assert (await a.put(path, data=STEREO)).status == 200
+    completing = asyncio.create_task(
+        a.post(
+            f"/v1/audio/uploads/{created['id']}/complete", json={"sha256": hashlib.sha256(STEREO).hexdigest()}
+        )
+    )
+    assert await asyncio.to_thread(probing.wait, 10)
+    replaced = await b.put(path, data=other)  # while node a checks the first file
+    go.set()
+    done = await completing
+    view = await (await a.get(f"/v1/audio/uploads/{created['id']}")).json()
+    assert replaced.status == 200 and done.status == 409
+    assert (await done.json())["error"]["code"] == "upload_busy"
+    assert view["status"] == "uploading" and view["sha256"] is None
+    finished = await (await b.post(f"/v1/audio/uploads/{created['id']}/complete")).json()
+    assert finished["sha256"] == hashlib.sha256(other).hexdigest()  # the hash of what is stored

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from speechsvc.errors import Conflict
 from speechsvc.jobs.model import JobRequest, JobStatus
-from speechsvc.jobs.records import DELIVERED, PENDING
+from speechsvc.jobs.records import DELIVERED, EXPIRED_UPLOAD_KEPT_S, FAILED, PENDING
 from speechsvc.store import Store, Upload, UploadState, open_url
 
 REQUEST = JobRequest(model="tiny.en")
@@ -171,7 +172,8 @@ async def test_upload_pieces_hash_copy_and_expiry(store: Store, tmp_path: Path) 
     assert await store.upload_sha256("upl_1") == hashlib.sha256(data).hexdigest()
     await store.upload_write("upl_1", 0, audio_file(tmp_path, "w", data), whole=True)  # replaces
     assert await store.upload_sha256("upl_1") == hashlib.sha256(data).hexdigest()
-    await store.upload_complete("upl_1", "abc")
+    got = await store.upload_get("upl_1")
+    assert got is not None and await store.upload_complete("upl_1", "abc", got.generation)
     assert (got := await store.upload_get("upl_1")) is not None and got.state == UploadState.COMPLETED
     await store.audio_from_upload("job_1", "upl_1")
     expired = await store.upload_expire_before(5_000_000_000.0)
@@ -181,6 +183,29 @@ async def test_upload_pieces_hash_copy_and_expiry(store: Store, tmp_path: Path) 
     async with store.local_audio("job_1", scratch) as path:  # the job kept its bytes
         assert path.read_bytes() == data
     await store.upload_reset("upl_1")
+
+
+async def test_complete_records_the_hash_only_of_unchanged_bytes(store: Store, tmp_path: Path) -> None:
+    """Issue 25, finding 1: `complete` on one node and a PUT on another. The hash is recorded only if no
+    piece was written since the bytes were hashed; a completed upload's bytes are never written again."""
+    first, other = b"RIFF" + b"a" * 1000, b"RIFF" + b"b" * 1000
+    upload = Upload("upl_r", "a.wav", "audio/wav", len(first), 0, UploadState.PENDING, "tok", None,
+                    created_at=0.0, expires_at=4_000_000_000.0, completed_at=None, owner="alice")  # fmt: skip
+    await store.upload_create(upload)
+    await store.upload_write("upl_r", 0, audio_file(tmp_path, "first", first), whole=True)
+    hashed = await store.upload_get("upl_r")
+    assert hashed is not None
+    await store.upload_reset("upl_r")  # another node's whole PUT, between the hash and the record
+    await store.upload_write("upl_r", 0, audio_file(tmp_path, "other", other), whole=True)
+    assert not await store.upload_complete("upl_r", hashlib.sha256(first).hexdigest(), hashed.generation)
+    now = await store.upload_get("upl_r")
+    assert now is not None and now.state == UploadState.UPLOADING and now.sha256 is None
+    assert await store.upload_complete("upl_r", hashlib.sha256(other).hexdigest(), now.generation)
+    with pytest.raises(Conflict):
+        await store.upload_reset("upl_r")
+    with pytest.raises(Conflict):
+        await store.upload_write("upl_r", 0, audio_file(tmp_path, "late", first), whole=True)
+    assert await store.upload_sha256("upl_r") == hashlib.sha256(other).hexdigest()
 
 
 async def test_webhook_deliveries(store: Store) -> None:
@@ -218,3 +243,56 @@ async def test_notify_reaches_a_listener(store: Store) -> None:
     listener.cancel()
     expected: list[Any] = [("finished", "j1")] if store.shared else []
     assert heard == expected
+
+
+async def test_a_webhook_event_is_stored_once_whoever_enqueues_it(store: Store) -> None:
+    """Issue 25, finding 6: two workers re-enqueue a finished job's missing event at once: one delivery,
+    one webhook-id, a function of the job and the event."""
+    from typing import cast
+
+    from speechsvc.delivery.webhooks import WebhookSender
+
+    await store.insert("j", "audio/wav", 10, JOBS_HOOKED, owner="alice")
+    senders = [WebhookSender(store, cast(Any, None), retry_base_s=1, timeout_s=1) for _ in range(2)]
+    ids = await asyncio.gather(
+        *(s.enqueue("j", "http://127.0.0.1:9/hook", "job.completed", {}) for s in senders)
+    )
+    assert ids[0] == ids[1]
+    assert [d.id for d in await store.webhook_for_job("j")] == [ids[0]]
+    other = await senders[0].enqueue("k", "http://127.0.0.1:9/hook", "job.completed", {})
+    assert other != ids[0]
+    assert not await store.webhook_add(ids[0], "j", "http://127.0.0.1:9/hook", "{}")
+
+
+async def test_webhook_payloads_follow_retention(store: Store) -> None:
+    """Issue 25, finding 4: a delivered or given-up event keeps no copy of the result, and a job's events
+    go with it when retention deletes it."""
+    await store.insert("j", "audio/wav", 10, JOBS_HOOKED, owner="alice")
+    await store.claim(lease_s=60)
+    await store.complete("j", {"text": "secret words"}, has_callback=False)
+    for delivery_id in ("d_ok", "d_failed", "d_retrying"):
+        await store.webhook_add(delivery_id, "j", "http://127.0.0.1:9/hook", '{"data": "secret words"}')
+    await store.webhook_finish("d_ok", DELIVERED, 0.0, 200, None)
+    await store.webhook_finish("d_failed", FAILED, 0.0, 500, None)
+    await store.webhook_finish("d_retrying", PENDING, time.time() + 60, 500, None)
+    payloads = {d.id: d.payload for d in await store.webhook_for_job("j")}
+    assert payloads == {"d_ok": "", "d_failed": "", "d_retrying": '{"data": "secret words"}'}
+    assert [job.id for job in await store.delete_finished_before(time.time() + 1)] == ["j"]
+    assert await store.webhook_for_job("j") == []
+
+
+async def test_expired_upload_rows_go_a_day_after_expiry_and_uploads_can_be_deleted(
+    store: Store, tmp_path: Path
+) -> None:
+    """Issue 25, finding 5."""
+    for upload_id in ("upl_old", "upl_gone"):
+        await store.upload_create(Upload(upload_id, "a.wav", "audio/wav", 4, 0, UploadState.PENDING, "tok", None,
+                                         created_at=0.0, expires_at=1000.0, completed_at=None, owner="a"))  # fmt: skip
+    await store.upload_write("upl_gone", 0, audio_file(tmp_path, "p", b"RIFF"), whole=True)
+    assert await store.upload_delete("upl_gone")
+    assert await store.upload_get("upl_gone") is None and not await store.upload_delete("upl_gone")
+    assert await store.stored_bytes() == 0
+    await store.upload_expire_before(2000.0)
+    assert (got := await store.upload_get("upl_old")) is not None and got.state == UploadState.EXPIRED
+    await store.upload_expire_before(1000.0 + EXPIRED_UPLOAD_KEPT_S + 1)
+    assert await store.upload_get("upl_old") is None
