@@ -255,11 +255,11 @@ async def test_a_webhook_event_is_stored_once_whoever_enqueues_it(store: Store) 
     await store.insert("j", "audio/wav", 10, JOBS_HOOKED, owner="alice")
     senders = [WebhookSender(store, cast(Any, None), retry_base_s=1, timeout_s=1) for _ in range(2)]
     ids = await asyncio.gather(
-        *(s.enqueue("j", "http://127.0.0.1:9/hook", "job.completed", {}) for s in senders)
+        *(s.enqueue("j", "http://127.0.0.1:9/hook", "job.completed", "{}") for s in senders)
     )
     assert ids[0] == ids[1]
     assert [d.id for d in await store.webhook_for_job("j")] == [ids[0]]
-    other = await senders[0].enqueue("k", "http://127.0.0.1:9/hook", "job.completed", {})
+    other = await senders[0].enqueue("k", "http://127.0.0.1:9/hook", "job.completed", "{}")
     assert other != ids[0]
     assert not await store.webhook_add(ids[0], "j", "http://127.0.0.1:9/hook", "{}")
 
