@@ -9,6 +9,7 @@ from typing import Any
 from speechsvc.asr.engine import TranscribeOptions
 from speechsvc.audio.layout import ChannelRef, parse_channel_layout
 from speechsvc.diarize.clustering import SpeakerCount
+from speechsvc.redact import Redaction
 from speechsvc.results.formats import FormatSpec, parse_format
 
 
@@ -47,6 +48,7 @@ class JobRequest:
     retain: bool = True  # False: the job and its result are deleted once delivered (zero retention)
     crosstalk: str = "auto"  # auto: suppress a channel's delayed copy of another (speechsvc.audio.crosstalk)
     speakers: SpeakerCount | None = None  # diarize=true: split each channel by speaker (speechsvc.diarize)
+    redaction: Redaction | None = None  # redact=…: taken out of the result and the audio (speechsvc.redact)
 
     @property
     def single_callback(self) -> bool:
@@ -70,6 +72,7 @@ class JobRequest:
             "retain": self.retain,
             "crosstalk": self.crosstalk,
             "speakers": asdict(self.speakers) if self.speakers is not None else None,
+            "redaction": self.redaction.to_json() if self.redaction is not None else None,
         }
 
     @classmethod
@@ -91,4 +94,5 @@ class JobRequest:
             retain=data.get("retain", True),
             crosstalk=data.get("crosstalk", "off"),  # jobs stored before it existed ran without it
             speakers=SpeakerCount(**data["speakers"]) if data.get("speakers") else None,
+            redaction=Redaction.from_json(data.get("redaction")),
         )

@@ -39,7 +39,7 @@ from speechsvc.jobs.records import (
     Upload,
     UploadState,
 )
-from speechsvc.store.base import Wake
+from speechsvc.store.base import Wake, redacted_audio_id
 from speechsvc.store.pg_connection import (
     CONNECT_TIMEOUT_S,
     CONNECTION_KWARGS,
@@ -108,6 +108,7 @@ class PostgresStore:
 
     async def delete(self, job_id: str) -> Job | None:
         rows = await self._rows("DELETE FROM jobs WHERE id = %s RETURNING *", (job_id,))
+        await self.delete_audio(redacted_audio_id(job_id))
         return Job.from_row(rows[0]) if rows else None
 
     async def claim(self, lease_s: float) -> Job | None:
@@ -208,7 +209,8 @@ class PostgresStore:
         )
         jobs = [Job.from_row(row) for row in rows]
         if jobs:
-            await self._rows("DELETE FROM blobs WHERE key = ANY(%s)", ([_job_key(job.id) for job in jobs],))
+            keys = [_job_key(i) for job in jobs for i in (job.id, redacted_audio_id(job.id))]
+            await self._rows("DELETE FROM blobs WHERE key = ANY(%s)", (keys,))
         return jobs
 
     # --- bytes: chunked rows, streamed in and out --------------------------------------------------------
