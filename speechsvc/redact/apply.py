@@ -85,7 +85,7 @@ def _marker_word(words: list[Located], span: Finding, redaction: Redaction) -> d
     word = {
         "start": first["start"],
         "end": last["end"],
-        "word": (" " if first["word"].startswith(" ") else "") + text + (trail if trail in _TRAILING else ""),
+        "word": " " + text + (trail if trail in _TRAILING else ""),
         "confidence": min(w["confidence"] for _, _, w in words[span.first : span.last + 1]),
         "redacted": span.type,
     }
