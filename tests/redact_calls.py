@@ -31,7 +31,9 @@ CALLS = {
 
 
 def clip(line_id: str) -> Samples:
-    (samples,) = decode_channels(REDACT / f"{line_id}.ogg", "audio/ogg", [ChannelRef(0, 0)], max_duration_s=60)
+    (samples,) = decode_channels(
+        REDACT / f"{line_id}.ogg", "audio/ogg", [ChannelRef(0, 0)], max_duration_s=60
+    )
     return samples
 
 

@@ -180,6 +180,8 @@ def test_redacted_audio_replaces_only_the_padded_spans() -> None:
     first, last = int((1.0 - AUDIO_PAD_S) * RATE_HZ), int((1.5 + AUDIO_PAD_S) * RATE_HZ)
     assert np.array_equal(out[0], left)
     assert not out[1][first:last].any()
-    assert np.array_equal(out[1][:first], right[:first]) and np.array_equal(out[1][last + 1 :], right[last + 1 :])
+    assert np.array_equal(out[1][:first], right[:first]) and np.array_equal(
+        out[1][last + 1 :], right[last + 1 :]
+    )
     beeped = redacted_channels([left], [(0, 1.0, 1.5)], "beep")[0][first:last]
     assert 0.2 < float(np.abs(beeped).max()) <= 0.25
