@@ -109,7 +109,13 @@ def number_groups(toks: Sequence[Token]) -> list[Group]:
             taken = 2
         elif part in TENS:
             digits = str(TENS[part])
-            if i + 1 < len(atoms) and atoms[i + 1][1] in UNITS and atoms[i + 1][1] not in ("oh", "o", "zero"):
+            said_apart = part == tok.parts[-1] and tok.raw[-1:] in ",.;?!"  # "twenty, eight": 20 then 8
+            if (
+                not said_apart
+                and i + 1 < len(atoms)
+                and atoms[i + 1][1] in UNITS
+                and atoms[i + 1][1] not in ("oh", "o", "zero")
+            ):
                 digits += str(UNITS[atoms[i + 1][1]])
                 taken = 2
             else:

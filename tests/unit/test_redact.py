@@ -91,6 +91,9 @@ def test_ssn_phone_email_iban() -> None:
         ("ssn", "one two three four five six seven eight nine")
     ]
     assert found("area 666 12 3456 is never issued", "ssn") == []
+    assert found("it's twenty, eight, oh nine, thirty nine, seventy two", "ssn") == [
+        ("ssn", "twenty, eight, oh nine, thirty nine, seventy two")
+    ]  # a comma keeps "twenty" and "eight" apart: 208 09 3972
     assert found("call me on 415 555 2671 today") == [("phone_number", "415 555 2671")]
     assert found("or plus 44 20 7946 0958") == [("phone_number", "44 20 7946 0958")]
     assert found("it's john dot smith at example dot com") == [("email", "john dot smith at example dot com")]
