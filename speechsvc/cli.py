@@ -23,7 +23,8 @@ from speechsvc.app import build_registry, engine_plan
 from speechsvc.asr.scheduler import FairPool
 from speechsvc.audio.layout import parse_channel_labels, parse_channel_layout
 from speechsvc.config import Config
-from speechsvc.errors import SpeechsvcError
+from speechsvc.errors import InvalidRequest, SpeechsvcError
+from speechsvc.redact import parse_redaction
 from speechsvc.results.formats import parse_format
 from speechsvc.results.render import render
 from speechsvc.service.facade import build_job_request
@@ -64,6 +65,20 @@ def add_transcribe_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --diarize: the exact number of speakers (default: estimated)",
     )
     parser.add_argument(
+        "--redact",
+        action="append",
+        default=[],
+        metavar="CLASSES",
+        help="take pci, ssn, numbers and/or pii out of the result (comma-separated or repeated; default: none)",
+    )
+    parser.add_argument("--redact-sub", default=None, help="with --redact: marker (default) or mask (****)")
+    parser.add_argument(
+        "--redact-audio",
+        default=None,
+        metavar="MODE",
+        help="with --redact and --output-dir: also write DIR/<name>.redacted.flac, each span a beep or silence",
+    )
+    parser.add_argument(
         "--media-type", default=None, help="the file's media type (default: from its name), e.g. audio/basic"
     )
     parser.add_argument(
@@ -85,6 +100,9 @@ FLAGS = {
     "beam_size": "--beam-size",
     "num_speakers": "--num-speakers",
     "model": "--model",
+    "redact": "--redact",
+    "redact_sub": "--redact-sub",
+    "redact_audio": "--redact-audio",
 }
 
 
@@ -121,7 +139,14 @@ def transcribe_files(config: Config, args: argparse.Namespace) -> int:
             userdata=None,
         )
         speakers = {"diarize": "true" if args.diarize else "false", "num_speakers": args.num_speakers or ""}
-        request = dataclasses.replace(request, crosstalk=args.crosstalk, speakers=parse_speakers(speakers))
+        redaction = parse_redaction(args.redact, args.redact_sub, args.redact_audio)
+        if redaction is not None and redaction.audio is not None and args.output_dir is None:
+            raise InvalidRequest(
+                "redact_audio writes its copy under --output-dir: give one", param="redact_audio"
+            )
+        request = dataclasses.replace(
+            request, crosstalk=args.crosstalk, speakers=parse_speakers(speakers), redaction=redaction
+        )
         transcriber = registry.get()
     except SpeechsvcError as exc:
         print(f"speechsvc: {cli_message(exc)}", file=sys.stderr)
@@ -157,6 +182,9 @@ def transcribe_files(config: Config, args: argparse.Namespace) -> int:
                     scratch_dir=config.spool_dir / f"cli-{os.getpid()}",
                     on_progress=progress,
                     pool=pool,
+                    redacted_audio=args.output_dir / f"{path.stem}.redacted.flac"
+                    if args.output_dir
+                    else None,
                 )
             except SpeechsvcError as exc:
                 print(f"speechsvc: {path}: {cli_message(exc)}", file=sys.stderr)

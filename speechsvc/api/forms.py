@@ -28,6 +28,7 @@ class Form:
     lists: dict[str, list[str]] = field(
         default_factory=dict
     )  # repeated fields, e.g. timestamp_granularities[]
+    repeated: dict[str, list[str]] = field(default_factory=dict)  # every value of a plain field, e.g. redact
     file_bytes: int = 0
     file_name: str = ""
     media_type: str = "application/octet-stream"
@@ -76,6 +77,7 @@ async def read_form(request: web.Request, spool: Path, max_bytes: int, disk: Dis
                 form.lists.setdefault(name, []).append(text)
             else:
                 form.fields[name] = text
+                form.repeated.setdefault(name, []).append(text)
     except BaseException:
         spool.unlink(missing_ok=True)
         raise

@@ -16,6 +16,7 @@ from speechsvc.api.params import (
     decoder_options,
     parse_bool,
     parse_crosstalk,
+    parse_redact,
     parse_speakers,
 )
 from speechsvc.api.spec import JOBS_FORM, JOBS_QUERY, OPENAI_FORM, OPENAI_IGNORED, check_known
@@ -76,6 +77,7 @@ def form_job_request(
         retain=retain,
         crosstalk=parse_crosstalk(fields),
         speakers=parse_speakers(fields, implied=response_format == "diarized_json"),
+        redaction=parse_redact(form.repeated.get("redact", []), fields),
         x_request_id=request[REQUEST_ID_KEY],
         dialect=dialect,
         response_format=response_format,

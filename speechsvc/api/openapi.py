@@ -42,6 +42,8 @@ ROUTES = (
                      "200": "with wait=: the finished result in `format`"}),
     Route("GET", "/v1/transcribe/{request_id}", "Poll a job; its result once finished", "raw", query=spec.RAW_POLL,
           responses={"200": "finished: the result in `format` (Failed: the error text)", "204": "still working"}),
+    Route("GET", "/v1/transcribe/{request_id}/audio", "The redacted copy of a job's audio (redact_audio)", "raw",
+          query=spec.RAW_AUDIO, responses={"200": "the audio in `format`", "404": "no such job or no copy"}),
     Route("DELETE", "/v1/transcribe/{request_id}", "Cancel and delete a job", "raw",
           responses={"204": "deleted"}),
     Route("POST", "/v1/audio/transcriptions", "OpenAI: transcribe a file and wait for the text", "openai",
@@ -143,7 +145,7 @@ def openapi_document(server_url: str = "/") -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
-        if route.method == "GET" and route.path.startswith("/v1/transcribe/"):
+        if route.method == "GET" and route.path == "/v1/transcribe/{request_id}":
             head = _operation(route)
             head["operationId"] = "head" + head["operationId"][3:]
             head["summary"] = "Poll a job: the same headers (x-status, x-progress), no body"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from speechsvc import diarize
 from speechsvc.asr.engine import TranscribeOptions
 from speechsvc.diarize.clustering import DEFAULT_MAX_SPEAKERS, SpeakerCount
 from speechsvc.errors import DiarizationUnavailable, InvalidRequest, UnsupportedValue
+from speechsvc.redact import Redaction, parse_redaction
 
 TRUE_WORDS = ("true", "1", "yes", "on")
 FALSE_WORDS = ("false", "0", "no", "off")
@@ -83,6 +85,23 @@ def parse_speakers(fields: Mapping[str, str], *, implied: bool = False) -> Speak
         return SpeakerCount(exact=exact, low=exact, high=exact)
     low = low or 1
     return SpeakerCount(low=low, high=high or max(low, DEFAULT_MAX_SPEAKERS))
+
+
+def parse_redact(values: Iterable[str], fields: Mapping[str, str]) -> Redaction | None:
+    """`redact` (every value given: repeated, comma-separated), `redact_sub`, `redact_audio`."""
+    return parse_redaction(values, fields.get("redact_sub"), fields.get("redact_audio"))
+
+
+def parse_redact_json(body: Mapping[str, Any]) -> Redaction | None:
+    """The same from a JSON body: `redact` a string or a list of strings, `redact_audio` also a boolean."""
+    given = body.get("redact")
+    values = given if isinstance(given, list) else [] if given is None else [given]
+    if not all(isinstance(value, str) for value in values):
+        raise InvalidRequest("redact must be a string or a list of strings", param="redact")
+    fields = {
+        name: str(body[name]).lower() for name in ("redact_sub", "redact_audio") if body.get(name) is not None
+    }
+    return parse_redact(values, fields)
 
 
 def check_unsupported(fields: Mapping[str, str]) -> None:

@@ -16,9 +16,10 @@ from speechsvc.api.params import (
     parse_bool,
     parse_crosstalk,
     parse_number,
+    parse_redact,
     parse_speakers,
 )
-from speechsvc.api.spec import RAW_POLL, RAW_SUBMIT, check_known
+from speechsvc.api.spec import RAW_AUDIO, RAW_POLL, RAW_SUBMIT, check_known
 from speechsvc.audio.layout import parse_channel_labels, parse_channel_layout
 from speechsvc.audio.media import is_accepted_media_type
 from speechsvc.delivery.callbacks import header_safe
@@ -58,6 +59,7 @@ async def submit(request: web.Request) -> web.StreamResponse:
         retain=parse_bool(query, "retain", True),
         crosstalk=parse_crosstalk(query),
         speakers=parse_speakers(query),
+        redaction=parse_redact(query.getall("redact", []), query),
     )
     wait_s = parse_number(query, "wait", 0.0, 0.0, MAX_WAIT_S)
     if not is_accepted_media_type(request.content_type):
@@ -95,6 +97,16 @@ async def status(request: web.Request) -> web.StreamResponse:
     if request.method == "GET" and answer.status == 200 and job.result is not None:
         await request.app[SERVICE].forget_unless_retained(job)  # retain=false: delivered once
     return answer
+
+
+@routes.get("/v1/transcribe/{request_id}/audio")
+async def redacted_audio(request: web.Request) -> web.Response:
+    """The redacted copy of a finished job's audio (redact_audio=…), in `format`."""
+    check_known(request.query.keys(), RAW_AUDIO, "query parameter")
+    service = request.app[SERVICE]
+    job = await service.job_for(identity_of(request), request.match_info["request_id"])
+    body, content_type = await service.redacted_audio(job, request.query.get("format") or "wav")
+    return web.Response(body=body, content_type=content_type, headers={"x-requestid": job.id})
 
 
 @routes.delete("/v1/transcribe/{request_id}")

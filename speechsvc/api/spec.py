@@ -62,6 +62,13 @@ CROSSTALK = {
         enum=("auto", "off"),
     ),
 }
+REDACT = {
+    "redact": Param("pci, ssn, numbers or pii, comma-separated or repeated: taken out of the result before it "
+                    "is stored (markers such as [CREDIT_CARD], `redactions` lists the spans); README Redaction"),
+    "redact_sub": Param("with redact: marker (default) or mask (****)", enum=("marker", "mask")),
+    "redact_audio": Param("with redact: true (= beep) or silence keeps a redacted copy of the selected "
+                          "channels, GET /v1/transcribe/{id}/audio", enum=("false", "true", "beep", "silence")),
+}  # fmt: skip
 RETAIN = Param("false: delete the job and its result once delivered (callback attempted, or first 200 GET)",
                "boolean")  # fmt: skip
 FORMAT = Param(
@@ -81,8 +88,11 @@ RAW_SUBMIT = {
     "retain": RETAIN,
     **_SPEAKERS,
     **CROSSTALK,
+    **REDACT,
 }
 RAW_POLL = {"format": FORMAT}
+RAW_AUDIO = {"format": Param("wav (default), flac, mp3 or opus (mp3, opus: at most 2 channels)",
+                             enum=("wav", "flac", "mp3", "opus"))}  # fmt: skip
 
 OPENAI_FORM = {
     "file": Param("the audio file", "string"),
@@ -110,6 +120,7 @@ OPENAI_FORM = {
     **_CHANNELS,
     **_SPEAKERS,
     **CROSSTALK,
+    **REDACT,
 }
 # Fields of the OpenAI and seed 001 shapes that are accepted and ignored, with the reason (README).
 OPENAI_IGNORED = {
@@ -131,6 +142,7 @@ AUDIO_JOB = {
     "retain": RETAIN,
     **CROSSTALK,
     **_SPEAKERS,
+    **REDACT,
 }
 _LLM = "needs a language model: not supported (true or any value: 400 unsupported_value)"
 _UNHONOURED = "not supported: true is 400 unsupported_value; false is accepted"

@@ -12,7 +12,13 @@ from aiohttp import web
 from speechsvc.api.body import CHUNK_BYTES, read_json
 from speechsvc.api.keys import SERVICE, UPLOADS
 from speechsvc.api.middleware import REQUEST_ID_KEY, identity_of
-from speechsvc.api.params import decoder_options, parse_bool, parse_crosstalk, parse_speakers
+from speechsvc.api.params import (
+    decoder_options,
+    parse_bool,
+    parse_crosstalk,
+    parse_redact_json,
+    parse_speakers,
+)
 from speechsvc.api.spec import (
     AUDIO_JOB,
     SPEAKER_FIELDS,
@@ -128,6 +134,7 @@ async def create_audio_job(request: web.Request) -> web.Response:
                 if name in SPEAKER_FIELDS and value is not None
             }
         ),
+        redaction=parse_redact_json(body),
     )
     await service.check_queue(identity)
     job = await service.accept_upload(uuid.uuid4().hex, upload, job_request, identity)

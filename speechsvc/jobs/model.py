@@ -9,6 +9,7 @@ from typing import Any
 from speechsvc.asr.engine import TranscribeOptions
 from speechsvc.audio.layout import ChannelRef, parse_channel_layout
 from speechsvc.diarize.clustering import SpeakerCount
+from speechsvc.redact import Redaction
 from speechsvc.results.formats import FormatSpec, parse_format
 
 
@@ -50,6 +51,7 @@ class JobRequest:
     speakers: SpeakerCount | None = None  # diarize=true: split each channel by speaker (speechsvc.diarize)
     # what a dialect needs to render its own result shape later (Deepgram: utterances, search, tags, …)
     dialect_options: dict[str, Any] = field(default_factory=dict)
+    redaction: Redaction | None = None  # redact=…: taken out of the result and the audio (speechsvc.redact)
 
     @property
     def single_callback(self) -> bool:
@@ -74,6 +76,7 @@ class JobRequest:
             "crosstalk": self.crosstalk,
             "speakers": asdict(self.speakers) if self.speakers is not None else None,
             "dialect_options": self.dialect_options,
+            "redaction": self.redaction.to_json() if self.redaction is not None else None,
         }
 
     @classmethod
@@ -96,4 +99,5 @@ class JobRequest:
             crosstalk=data.get("crosstalk", "off"),  # jobs stored before it existed ran without it
             speakers=SpeakerCount(**data["speakers"]) if data.get("speakers") else None,
             dialect_options=data.get("dialect_options") or {},
+            redaction=Redaction.from_json(data.get("redaction")),
         )

@@ -62,10 +62,7 @@ def build_result(
     ]
     timeline = merge_timeline(channel_docs)
     stats = talk_stats(channel_docs)
-    if not keep_words:
-        for seg in _all(channel_docs):
-            seg["words"] = []
-    return {
+    result = {
         "request_id": request_id,
         "status": "Completed",
         "model": model,
@@ -81,6 +78,14 @@ def build_result(
         ),
         **({"crosstalk": crosstalk} if crosstalk is not None else {}),
     }
+    return result if keep_words else drop_words(result)
+
+
+def drop_words(result: Result) -> Result:
+    """The result without its words (decoded to time the segments, not asked for by the caller)."""
+    for seg in _all(result["channels"]):
+        seg["words"] = []
+    return result
 
 
 def _word(word: Word) -> dict[str, Any]:

@@ -86,6 +86,9 @@ def render_xml(result: Result) -> str:
         )
         traceback = ET.SubElement(element, "traceback")
         for word in _segment_words(seg):
+            if "redacted" in word:  # a redaction marker is one item, brackets or stars and all
+                _item(traceback, "pronunciation", word["word"].strip(), word["start"], word["end"], 1.0)
+                continue
             lead, core, trail = _split_punctuation(word["word"])
             for kind, orth, at_start in (
                 ("punctuation", lead, True),

@@ -28,11 +28,12 @@ from speechsvc.errors import (
 )
 from speechsvc.jobs.model import JobRequest, JobStatus
 from speechsvc.operations.disk import DiskGuard
+from speechsvc.redact.audio import check_format, transcode
 from speechsvc.results.formats import FormatSpec
 from speechsvc.service.pipeline import select_channels
 from speechsvc.service.views import webhook_event
 from speechsvc.service.worker import JobEvents
-from speechsvc.store import Job, Store, Upload
+from speechsvc.store import Job, Store, Upload, redacted_audio_id
 
 WAIT_POLL_S = 2.0
 MAX_USERDATA_BYTES = 4096
@@ -193,6 +194,24 @@ class Service:
         if not job.request.retain:
             await self.store.delete(job.id)
             await self.store.delete_audio(job.id)
+
+    async def redacted_audio(self, job: Job, format_name: str) -> tuple[bytes, str]:
+        """The redacted copy of a finished job's audio in `format_name` (wav, flac, mp3, opus), and its
+        content type; 404 when the job kept none (no redact_audio, not finished, or deleted)."""
+        redaction = job.request.redaction
+        channels = len(job.result["channels"]) if job.result is not None else 0
+        check_format(format_name, channels)
+        if (
+            redaction is None
+            or redaction.audio is None
+            or job.status not in (JobStatus.READY, JobStatus.COMPLETED)
+        ):
+            raise RequestNotFound("this job has no redacted audio (redact_audio=true)", param="request_id")
+        async with self.store.local_audio(redacted_audio_id(job.id), self.config.spool_dir) as path:
+            found = await asyncio.to_thread(lambda: path.exists() and path.stat().st_size > 0)
+            if not found:
+                raise RequestNotFound("the job's redacted audio is gone", param="request_id")
+            return await asyncio.to_thread(transcode, path, format_name)
 
     async def job_for(self, identity: Identity, job_id: str, message: str | None = None) -> Job:
         """The job, if it exists and `identity` may see it; else 404 (never 403: another key's job is

@@ -32,8 +32,10 @@ from speechsvc.audio.decode import BYTES_PER_SAMPLE
 from speechsvc.audio.layout import SelectedChannel, resolve_selection
 from speechsvc.errors import AudioTooLong, DecodedTooLarge, JobCanceled, UndecodableAudio
 from speechsvc.jobs.model import JobRequest
+from speechsvc.redact.apply import redact_result
+from speechsvc.redact.audio import write_redacted
 from speechsvc.results import turns
-from speechsvc.results.canonical import Result, build_result
+from speechsvc.results.canonical import Result, build_result, drop_words
 
 log = logging.getLogger(__name__)
 Samples = npt.NDArray[np.float32]
@@ -96,8 +98,10 @@ def run_pipeline(
     on_progress: ProgressSink,
     pool: FairPool | None = None,
     piece_s: float = PIECE_S,
+    redacted_audio: Path | None = None,
 ) -> Result:
-    """Transcribe every selected channel of the file on its own and build the canonical result."""
+    """Transcribe every selected channel of the file on its own and build the canonical result, redacted
+    if the request asks (then with `redacted_audio`, the redacted copy of the channels is written there)."""
     selection = select_channels(
         path,
         media_type,
@@ -123,6 +127,7 @@ def run_pipeline(
     )
     analyse = request.crosstalk == "auto" and len(channels) > 1
     leaks = crosstalk.estimate(channels, isolate.release_pages) if analyse else []
+    decoded = channels  # as they were: the redacted copy of the audio is made from these
     channels = crosstalk.suppress(channels, leaks)
     # words always: segments are timed and cut by them (speechsvc.results.turns), coverage counts them, and
     # diarization cuts at speaker changes between them; left out of the result unless asked for
@@ -164,13 +169,15 @@ def run_pipeline(
             for t, spans in zip(transcripts, speakers, strict=True)
         ]
     report = _crosstalk_report(selection, leaks) if analyse else None
-    return build_result(
-        request_id,
-        transcriber.name,
-        list(zip(selection, transcripts, strict=True)),
-        report,
-        keep_words=request.options.word_timestamps,
+    result = build_result(
+        request_id, transcriber.name, list(zip(selection, transcripts, strict=True)), report, keep_words=True
     )
+    if request.redaction is not None:  # before anything stores the result, while its words are in it
+        result = redact_result(result, request.redaction)
+        if request.redaction.audio is not None and redacted_audio is not None:
+            check_canceled()
+            write_redacted(decoded, result, request.redaction.audio, redacted_audio)
+    return result if request.options.word_timestamps else drop_words(result)
 
 
 Decode = Callable[[list[Samples], TranscribeOptions, ProgressSink], list[ChannelTranscript]]

@@ -25,7 +25,7 @@ from speechsvc.operations.metrics import Metrics
 from speechsvc.service.pipeline import run_pipeline
 from speechsvc.service.uploads import Uploads
 from speechsvc.service.views import webhook_event
-from speechsvc.store import Job, Store
+from speechsvc.store import Job, Store, redacted_audio_id
 
 log = logging.getLogger(__name__)
 
@@ -141,10 +141,13 @@ class Worker:
         bridge = _ProgressBridge()
         ticker = asyncio.create_task(self._report_progress(job.id, bridge))
         started = time.monotonic()
+        redacted = self.config.spool_dir / f"{job.id}.redacted.flac"  # redact_audio: the copy, until stored
         try:
             transcriber = await asyncio.to_thread(self.registry.get, job.request.model)
             async with self.store.local_audio(job.id, self.config.spool_dir) as audio_path:
-                result = await self._run(job, audio_path, transcriber, bridge)
+                result = await self._run(job, audio_path, transcriber, bridge, redacted)
+            if redacted.exists():  # before the result: a finished job's copy is always there
+                await self.store.save_audio(redacted_audio_id(job.id), redacted)
         except asyncio.CancelledError:
             bridge.canceled.set()  # shutting down: the thread stops at its next segment; the job stays
             self._log(job, "HandedBack")  # Pending, and is queued again at the next start-up
@@ -162,12 +165,14 @@ class Worker:
             await self._finish_failed(job, exc.message)
             return
         finally:
+            redacted.unlink(missing_ok=True)
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
         has_callback = job.request.single_callback
         if not await self._retrying(self.store.complete, job.id, result, has_callback=has_callback):
             self._log(job, "Dropped", reason="deleted while running")
+            await self._retrying(self._forget, job.id)  # the redacted copy saved meanwhile goes with it
             return
         audio_s = sum(channel["duration_s"] for channel in result["channels"])
         elapsed_s = time.monotonic() - started
@@ -181,7 +186,13 @@ class Worker:
         self._finished(job.id)
         await self._callback(job.id)
 
-    async def _run(self, job: Job, audio_path: Path, transcriber: Any, bridge: _ProgressBridge) -> Any:
+    async def _forget(self, job_id: str) -> bool:
+        await self.store.delete(job_id)
+        return True
+
+    async def _run(
+        self, job: Job, audio_path: Path, transcriber: Any, bridge: _ProgressBridge, redacted: Path
+    ) -> Any:
         return await asyncio.to_thread(
             run_pipeline,
             job.id,
@@ -196,6 +207,7 @@ class Worker:
             scratch_dir=self.config.spool_dir / f"{job.id}.decoded",
             on_progress=bridge,
             pool=self.pool,
+            redacted_audio=redacted,
         )
 
     async def _finish_failed(self, job: Job, message: str) -> None:

@@ -9,9 +9,19 @@ from pathlib import Path
 
 from speechsvc.config import Config
 from speechsvc.jobs.records import Delivery, Job, Upload, UploadState
-from speechsvc.store.base import Store, Wake
+from speechsvc.store.base import Store, Wake, redacted_audio_id
 
-__all__ = ["Delivery", "Job", "Store", "Upload", "UploadState", "Wake", "open_store", "open_url"]
+__all__ = [
+    "Delivery",
+    "Job",
+    "Store",
+    "Upload",
+    "UploadState",
+    "Wake",
+    "open_store",
+    "open_url",
+    "redacted_audio_id",
+]
 
 
 @contextlib.asynccontextmanager

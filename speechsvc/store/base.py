@@ -21,6 +21,13 @@ from speechsvc.jobs.records import Delivery, Job, Upload
 Wake = Callable[[str, str], None]  # (event: "enqueued" | "finished", job id) from another node
 
 
+def redacted_audio_id(job_id: str) -> str:
+    """The audio id of a job's redacted copy (redact_audio=…): saved and lent like the job's own audio
+    (`save_audio`, `local_audio`; lent as an empty file when there is none), kept when the original is
+    deleted, and deleted with the job (`delete`, retention)."""
+    return f"{job_id}.redacted"
+
+
 class Store(Protocol):
     name: str  # "sqlite" | "postgresql"
     shared: bool  # True when several processes may share it (leases, not start-up recovery, hand jobs back)

@@ -35,7 +35,7 @@ from speechsvc.jobs.records import (
     Delivery,
     Job,
 )
-from speechsvc.store.base import Wake
+from speechsvc.store.base import Wake, redacted_audio_id
 from speechsvc.store.pg_connection import CONNECT_TIMEOUT_S, UNAVAILABLE, Connections, migrate
 from speechsvc.store.pg_uploads import NOW, PgUploads, job_key
 
@@ -94,6 +94,7 @@ class PostgresStore(PgUploads):
 
     async def delete(self, job_id: str) -> Job | None:
         rows = await self._rows("DELETE FROM jobs WHERE id = %s RETURNING *", (job_id,))
+        await self.delete_audio(redacted_audio_id(job_id))
         return Job.from_row(rows[0]) if rows else None
 
     async def claim(self, lease_s: float) -> Job | None:
@@ -194,7 +195,8 @@ class PostgresStore(PgUploads):
         )
         jobs = [Job.from_row(row) for row in rows]
         if jobs:
-            await self._rows("DELETE FROM blobs WHERE key = ANY(%s)", ([job_key(job.id) for job in jobs],))
+            keys = [job_key(i) for job in jobs for i in (job.id, redacted_audio_id(job.id))]
+            await self._rows("DELETE FROM blobs WHERE key = ANY(%s)", (keys,))
             await self._rows("DELETE FROM webhooks WHERE job_id = ANY(%s)", ([job.id for job in jobs],))
         return jobs
 

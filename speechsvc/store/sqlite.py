@@ -29,7 +29,7 @@ from speechsvc.jobs.records import (
     Upload,
     UploadState,
 )
-from speechsvc.store.base import Wake
+from speechsvc.store.base import Wake, redacted_audio_id
 from speechsvc.store.files import commit_file, folder_size, sha256_file
 
 SCHEMA = (Path(__file__).parent / "sqlite.sql").read_text()
@@ -105,6 +105,7 @@ class SqliteStore:
     async def delete(self, job_id: str) -> Job | None:
         """Remove the job; a worker running it sees the row gone at its next progress update."""
         rows = await self._fetch("DELETE FROM jobs WHERE id = ? RETURNING *", (job_id,), commit=True)
+        await self.delete_audio(redacted_audio_id(job_id))
         return Job.from_row(rows[0]) if rows else None
 
     async def claim(self, lease_s: float) -> Job | None:
@@ -226,6 +227,7 @@ class SqliteStore:
         jobs = [Job.from_row(row) for row in rows]
         for job in jobs:
             await self.delete_audio(job.id)
+            await self.delete_audio(redacted_audio_id(job.id))
             await self._write("DELETE FROM webhooks WHERE job_id = ?", (job.id,))  # its events go with it
         return jobs
 

@@ -13,7 +13,7 @@ import pytest
 from speechsvc.errors import Conflict
 from speechsvc.jobs.model import JobRequest, JobStatus
 from speechsvc.jobs.records import DELIVERED, EXPIRED_UPLOAD_KEPT_S, FAILED, PENDING
-from speechsvc.store import Store, Upload, UploadState, open_url
+from speechsvc.store import Store, Upload, UploadState, open_url, redacted_audio_id
 
 REQUEST = JobRequest(model="tiny.en")
 HOOKED = JobRequest(model="tiny.en", callback_url="http://127.0.0.1:9/hook", userdata="u1")
@@ -136,6 +136,31 @@ async def test_audio_round_trip_and_delete(store: Store, tmp_path: Path) -> None
     await store.delete_audio("a")
     async with store.local_audio("a", scratch) as path:
         assert not path.exists() or path.read_bytes() == b""
+
+
+async def test_redacted_audio_outlives_the_original_and_goes_with_the_job(
+    store: Store, tmp_path: Path
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+
+    async def held(audio_id: str) -> bytes:
+        async with store.local_audio(audio_id, scratch) as path:
+            return path.read_bytes() if path.exists() else b""
+
+    for job_id in ("deleted", "expired"):
+        await store.insert(job_id, "audio/wav", 10, REQUEST)
+        await store.save_audio(job_id, audio_file(tmp_path, "original", b"said"))
+        await store.save_audio(redacted_audio_id(job_id), audio_file(tmp_path, "copy", b"beeped"))
+        await store.delete_audio(job_id)  # the original, once the job is done
+        assert await held(job_id) == b"" and await held(redacted_audio_id(job_id)) == b"beeped"
+    assert await store.delete("deleted") is not None
+    assert await held(redacted_audio_id("deleted")) == b""
+    claimed = await store.claim(lease_s=60)
+    assert claimed is not None and claimed.id == "expired"
+    await store.complete("expired", {}, has_callback=False)
+    assert [job.id for job in await store.delete_finished_before(4_000_000_000.0)] == ["expired"]
+    assert await held(redacted_audio_id("expired")) == b""
 
 
 async def test_keys_scopes_and_revocation(store: Store) -> None:

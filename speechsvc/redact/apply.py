@@ -1,0 +1,134 @@
+"""Redact a canonical result (API.md §2) in place of its values: each span found in a channel's words
+becomes one word, the marker (or the mask), timed from the span's first word to its last; the segments,
+the timeline and the text are rebuilt from those words; the talk-time stats stay as they were (counted
+from the speech, which did happen). The result lists the spans, `redactions: [{type, channel, …}]`,
+never their values. Runs before the result is stored, while the words are still in it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from speechsvc.redact import MARKERS, MASK, Redaction
+from speechsvc.redact.detect import Finding, find
+from speechsvc.redact.spoken import tokens
+from speechsvc.results.canonical import Result, merge_timeline, timeline_text
+
+_PRECEDENCE = {name: rank for rank, name in enumerate(MARKERS)}
+_TRAILING = ".,;:!?"
+
+
+def redact_result(result: Result, redaction: Redaction) -> Result:
+    """The result with every span of `redaction`'s classes replaced; `redactions` lists them."""
+    entities = redaction.entities
+    spans: list[dict[str, Any]] = []
+    channels = []
+    for doc in result["channels"]:
+        words = _channel_words(doc)
+        findings = find(tokens([(w["start"], w["end"], w["word"]) for _, _, w in words]), entities)
+        merged = merge(findings)
+        channels.append({**doc, "segments": _rewrite(doc["segments"], words, merged, redaction)})
+        spans += [
+            {"type": f.type, "stream": doc["stream"], "channel": doc["channel"], "label": doc["label"],
+             "start": words[f.first][2]["start"], "end": words[f.last][2]["end"]}
+            for f in merged
+        ]  # fmt: skip
+    timeline = merge_timeline(channels)
+    spans.sort(key=lambda span: (span["start"], span["stream"], span["channel"]))
+    return {
+        **result,
+        "channels": channels,
+        "timeline": timeline,
+        "text": timeline_text(timeline, multi=len(channels) > 1),
+        "redactions": spans,
+    }
+
+
+Located = tuple[int, int, dict[str, Any]]  # segment number, word number (-1: read from the text), word
+
+
+def _channel_words(doc: dict[str, Any]) -> list[Located]:
+    """The channel's words in order; a segment without words gives its text's tokens, timed in
+    proportion to their characters."""
+    out: list[Located] = []
+    for number, seg in enumerate(doc["segments"]):
+        if seg["words"]:
+            out += [(number, position, word) for position, word in enumerate(seg["words"])]
+            continue
+        tokens_ = seg["text"].split()
+        total = sum(len(t) for t in tokens_) or 1
+        at = seg["start"]
+        for token in tokens_:
+            end = at + (seg["end"] - seg["start"]) * len(token) / total
+            out.append((number, -1, {"start": at, "end": end, "word": " " + token, "confidence": 1.0}))
+            at = end
+    return out
+
+
+def merge(findings: Sequence[Finding]) -> list[Finding]:
+    """Overlapping findings as one span, of the type that comes first in MARKERS."""
+    merged: list[Finding] = []
+    for f in sorted(findings, key=lambda f: (f.first, -f.last)):
+        if merged and f.first <= merged[-1].last:
+            last = merged[-1]
+            kind = min(last.type, f.type, key=_PRECEDENCE.__getitem__)
+            merged[-1] = Finding(kind, last.first, max(last.last, f.last))
+        else:
+            merged.append(f)
+    return merged
+
+
+def _marker_word(words: list[Located], span: Finding, redaction: Redaction) -> dict[str, Any]:
+    first, last = words[span.first][2], words[span.last][2]
+    text = MASK if redaction.substitution == "mask" else MARKERS[span.type]
+    trail = last["word"].rstrip()[-1:]
+    word = {
+        "start": first["start"],
+        "end": last["end"],
+        "word": " " + text + (trail if trail in _TRAILING else ""),
+        "confidence": min(w["confidence"] for _, _, w in words[span.first : span.last + 1]),
+        "redacted": span.type,
+    }
+    if "speaker" in first:
+        word["speaker"] = first["speaker"]
+    return word
+
+
+def _rewrite(
+    segments: list[dict[str, Any]], words: list[Located], spans: list[Finding], redaction: Redaction
+) -> list[dict[str, Any]]:
+    """Each span's marker in the segment of its first word; its other words leave their segments (a
+    segment left without words goes); a touched segment's text is its words, its tokens dropped."""
+    if not spans:
+        return segments
+    replaced: dict[int, dict[str, Any] | None] = {}  # word index -> marker, or None: removed
+    for span in spans:
+        replaced[span.first] = _marker_word(words, span, redaction)
+        replaced.update(dict.fromkeys(range(span.first + 1, span.last + 1)))
+    per_segment: dict[int, list[dict[str, Any]]] = {}
+    touched = set()
+    for index, (number, _, word) in enumerate(words):
+        if index in replaced:
+            touched.add(number)
+            if (marker := replaced[index]) is not None:
+                per_segment.setdefault(number, []).append(marker)
+        else:
+            per_segment.setdefault(number, []).append(word)
+    out = []
+    for number, seg in enumerate(segments):
+        if number not in touched:
+            out.append(seg)
+            continue
+        kept = per_segment.get(number, [])
+        if not kept:
+            continue
+        timed = kept
+        out.append({
+            **seg,
+            "start": min(w["start"] for w in timed),
+            "end": max(w["end"] for w in timed),
+            "text": "".join(w["word"] for w in timed).strip(),
+            "words": timed if seg["words"] else [],
+            "tokens": [],
+        })  # fmt: skip
+    return out
