@@ -15,6 +15,7 @@ from speechsvc.api.deepgram_params import (
     deepgram_language,
     deepgram_model,
     deepgram_options,
+    deepgram_redaction,
     hotwords,
     refuse_unsupported,
     wants_diarization,
@@ -61,6 +62,7 @@ def listen_request(service: Service, request: web.Request) -> JobRequest:
         dialect="deepgram",
         crosstalk=parse_crosstalk(query),
         speakers=parse_speakers(speakers),
+        redaction=deepgram_redaction(query),
         dialect_options=deepgram_options(query).to_json(),
     )
 

@@ -7,9 +7,10 @@ import re
 
 from multidict import MultiMapping
 
-from speechsvc.api.params import FALSE_WORDS, parse_bool, parse_number
+from speechsvc.api.params import FALSE_WORDS, parse_bool, parse_number, parse_redact
 from speechsvc.asr.models import ModelRegistry
 from speechsvc.errors import InvalidRequest, UnsupportedValue
+from speechsvc.redact import Redaction
 from speechsvc.results.deepgram import DEFAULT_UTT_SPLIT_S, DeepgramOptions
 
 # Deepgram's model families, with any variant (nova-3-medical, nova-2-phonecall, enhanced-general, …).
@@ -21,7 +22,7 @@ MAX_UTT_SPLIT_S = 60.0
 
 
 def refuse_unsupported(query: MultiMapping[str]) -> None:
-    """400 unsupported_value for what needs a language model, redaction, and the formatting switches
+    """400 unsupported_value for what needs a language model, and the formatting switches
     Whisper cannot turn on."""
     for name in LANGUAGE_MODEL_FEATURES:
         if (query.get(name) or "false").strip().lower() not in FALSE_WORDS:
@@ -33,8 +34,6 @@ def refuse_unsupported(query: MultiMapping[str]) -> None:
             raise UnsupportedValue(
                 f"{name} needs a language model; speechsvc does not support it", param=name
             )
-    if "redact" in query:
-        raise UnsupportedValue("redaction is not available yet", param="redact")
     if "language_hint" in query:
         raise UnsupportedValue("language_hint is not supported: send language, or detect_language=true",
                                param="language_hint")  # fmt: skip
@@ -108,3 +107,14 @@ def deepgram_options(query: MultiMapping[str]) -> DeepgramOptions:
 
 def wants_diarization(query: MultiMapping[str]) -> bool:
     return parse_bool(query, "diarize", False) or bool((query.get("diarize_model") or "").strip())
+
+
+def deepgram_redaction(query: MultiMapping[str]) -> Redaction | None:
+    """`redact=pci&redact=ssn` (repeated or comma-separated) as speechsvc's redaction (speechsvc.redact);
+    Deepgram's legacy `redact=true` means pci. `redact_sub` and `redact_audio` are speechsvc's extensions."""
+    values = [
+        "pci" if value.strip().lower() == "true" else value
+        for given in query.getall("redact", [])
+        for value in given.split(",")
+    ]
+    return parse_redact(values, query)

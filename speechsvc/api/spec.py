@@ -185,7 +185,10 @@ DEEPGRAM_LISTEN = {
     "dictation": Param(_UNHONOURED, "boolean"),
     "measurements": Param(_UNHONOURED, "boolean"),
     "language_hint": Param("not supported: 400 unsupported_value"),
-    "redact": Param("redaction is not available yet: 400 unsupported_value"),
+    "redact": Param("pci, ssn, numbers or pii (true = pci), repeated or comma-separated: taken out of the "
+                    "result before it is stored; README Redaction"),
+    "redact_sub": REDACT["redact_sub"],
+    "redact_audio": REDACT["redact_audio"],
     **{name: Param(_LLM) for name in ("summarize", "sentiment", "topics", "intents", "detect_entities",
                                       "custom_topic", "custom_topic_mode", "custom_intent",
                                       "custom_intent_mode")},

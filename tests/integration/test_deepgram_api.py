@@ -85,7 +85,7 @@ async def test_channels_merged_unless_multichannel(make_client: Any) -> None:
 @pytest.mark.parametrize(
     ("params", "code", "param"),
     [({"summarize": "v2"}, "unsupported_value", "summarize"), ({"sentiment": "true"}, "unsupported_value", "sentiment"),
-     ({"redact": "pci"}, "unsupported_value", "redact"), ({"filler_words": "true"}, "unsupported_value", "filler_words"),
+     ({"redact": "cards"}, "invalid_request", "redact"), ({"filler_words": "true"}, "unsupported_value", "filler_words"),
      ({"custom_topic": "billing"}, "unsupported_value", "custom_topic"),
      ({"callback_method": "get"}, "invalid_request", "callback_method"),
      ({"extra": "nocolon"}, "invalid_request", "extra"), ({"model": "gpt-9"}, "model_not_found", "model"),

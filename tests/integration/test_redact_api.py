@@ -256,3 +256,20 @@ async def test_redaction_errors_ownership_and_retention(
     await expect_error(
         await client.get(f"/v1/transcribe/{plain}/audio", headers=as_me), 404, "request_not_found"
     )
+
+
+async def test_deepgram_dialect_redacts_too(aiohttp_client: Any, tmp_path: Path, call: Path) -> None:
+    client = await client_for(aiohttp_client, tmp_path)
+    answer = await client.post(
+        "/v1/listen?multichannel=true&punctuate=true&redact=pci&redact=ssn&crosstalk=off",
+        data=io.BytesIO(call.read_bytes()),
+        headers={"Content-Type": "audio/wav"},
+    )
+    assert answer.status == 200, await answer.text()
+    body = await answer.json()
+    customer = body["results"]["channels"][1]["alternatives"][0]
+    assert "[CREDIT_CARD]" in customer["transcript"] and "[CREDIT_CARD_CVV]" in customer["transcript"]
+    no_secrets(str(body))
+    legacy = await client.post("/v1/listen?multichannel=true&redact=true&crosstalk=off",
+                               data=io.BytesIO(call.read_bytes()), headers={"Content-Type": "audio/wav"})  # fmt: skip
+    no_secrets(str(await legacy.json()))  # Deepgram's redact=true: pci
