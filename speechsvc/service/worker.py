@@ -171,8 +171,12 @@ class Worker:
                 await ticker
         has_callback = job.request.single_callback
         if not await self._retrying(self.store.complete, job.id, result, has_callback=has_callback):
-            self._log(job, "Dropped", reason="deleted while running")
-            await self._retrying(self._forget, job.id)  # the redacted copy saved meanwhile goes with it
+            # the job is gone (deleted by its owner: the redacted copy saved meanwhile goes too), or another
+            # worker took it over when this one's lease ran out and finished it first: then it is theirs
+            if await self._retrying(self._forget_if_deleted, job.id):
+                self._log(job, "Dropped", reason="deleted while running")
+            else:
+                self._log(job, "Dropped", reason="finished by another worker")
             return
         audio_s = sum(channel["duration_s"] for channel in result["channels"])
         elapsed_s = time.monotonic() - started
@@ -186,8 +190,11 @@ class Worker:
         self._finished(job.id)
         await self._callback(job.id)
 
-    async def _forget(self, job_id: str) -> bool:
-        await self.store.delete(job_id)
+    async def _forget_if_deleted(self, job_id: str) -> bool:
+        """True if the job no longer exists; then what this worker stored for it (the redacted audio) goes."""
+        if await self.store.get(job_id) is not None:
+            return False
+        await self.store.delete_audio(redacted_audio_id(job_id))
         return True
 
     async def _run(
