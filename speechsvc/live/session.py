@@ -94,6 +94,7 @@ class LiveSession:
         self._outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._sender = asyncio.create_task(self._send_all(), name="live-send")
         self._pending_s = 0.0
+        self._finals_open = 0  # utterances queued or being decoded: interims wait for them
         self._sha256 = hashlib.sha256()
         self.samples = 0  # per channel, received
         self.failure: LiveStreamError | None = None
@@ -150,6 +151,7 @@ class LiveSession:
                     self._emit(speech_started(self.shape, event.channel, event.at_s))
                 continue
             self._pending_s += event.duration_s
+            self._finals_open += 1
             channel = self._channels[event.channel]
             channel.items.append(event)
             channel.wake.set()
@@ -261,12 +263,15 @@ class LiveSession:
             channel.last_word_end = words[-1].end
         channel.interim_at = 0
         self._pending_s -= item.duration_s
+        self._finals_open -= 1
         self._emit(results_message(self.shape, number, item.start_s, item.duration_s, words, is_final=True,
                                    speech_final=item.speech_final, from_finalize=item.from_finalize))  # fmt: skip
         if self._metrics is not None and item.audio is not None:
             self._metrics.live_final_latency.observe(time.monotonic() - item.heard_at)
 
     async def _interim(self, number: int, channel: _Channel) -> None:
+        if self._finals_open:
+            return
         snapshot = self.frontend.open_audio(number)
         if snapshot is None or len(snapshot[1]) - channel.interim_at < INTERIM_EVERY_S * SAMPLE_RATE_HZ:
             if snapshot is None:

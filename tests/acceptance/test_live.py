@@ -6,24 +6,18 @@ Short clips; timings are never asserted (bench_live.py measures latency)."""
 
 from __future__ import annotations
 
-import io
-import json
 import threading
 import time
 import wave
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-import websockets.sync.client
 from deepgram import DeepgramClient
-from deepgram.core.api_error import ApiError
 from deepgram.listen.v1.types.listen_v1metadata import ListenV1Metadata
 from deepgram.listen.v1.types.listen_v1results import ListenV1Results
 
-from tests.acceptance.server import Server, http, start_with_key
+from tests.acceptance.server import Server, start_with_key
 from tests.acceptance.test_deepgram import sdk
 from tests.conftest import STEREO_TEXTS, corpus
 from tests.integration.helpers import wer
