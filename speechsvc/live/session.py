@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 TICK_S = 0.1  # how often a channel looks whether an interim or an UtteranceEnd is due
 INTERIM_EVERY_S = 1.0  # of new audio in the open utterance between two interims
 DEFAULT_PAUSE_MS = 300  # endpointing when not given, and the pause that cuts with endpointing=false
+# a container stream that gives no audio for this many bytes is not audio (PyAV's Ogg demuxer skips garbage
+# looking for the next page, and waits for more, for ever)
+MAX_UNDECODED_BYTES = 256 * 1024
 CONTAINER_END_S = 30.0  # the container thread's last frames, at the end of a stream
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -97,6 +100,7 @@ class LiveSession:
         self._finals_open = 0  # utterances queued or being decoded: interims wait for them
         self._sha256 = hashlib.sha256()
         self.samples = 0  # per channel, received
+        self._undecoded = 0  # container bytes received since its last audio
         self.failure: LiveStreamError | None = None
         self.failed = asyncio.Event()
         self.finished = False
@@ -112,6 +116,9 @@ class LiveSession:
         if self._container is None:
             self._container = ContainerPcm(self._push_threaded, self._ended_threaded)
         self._container.feed(data)
+        self._undecoded += len(data)
+        if self._undecoded > MAX_UNDECODED_BYTES:
+            self._fail(LiveUndecodableAudio(f"{self._undecoded} bytes of the stream gave no audio"))
         if self._container.waiting > self._buffer_s * 32000:  # ~4 x the bytes of 64 kb/s Opus
             self._fail(LiveBufferFull(f"more than {self._buffer_s:g} s of audio waits to be decoded"))
 
@@ -130,6 +137,7 @@ class LiveSession:
         return self.frontend.push(samples)
 
     def _push_threaded(self, samples: npt.NDArray[np.float32]) -> None:  # PyAV's thread
+        self._undecoded = 0
         events = self._push(samples)
         if events:
             self._loop.call_soon_threadsafe(self._on_events, events)
@@ -257,7 +265,7 @@ class LiveSession:
         transcript = (
             None if item.audio is None else await self._decode(number, item.audio, False, channel.earlier)
         )
-        words = live_words(transcript, item.start_s, self.shape, number)
+        words = live_words(transcript, item.start_s, item.duration_s, self.shape, number)
         if words:
             channel.earlier += " " + " ".join(w.punctuated for w in words)
             channel.last_word_end = words[-1].end
@@ -283,7 +291,7 @@ class LiveSession:
         now_open = self.frontend.open_audio(number)
         if channel.items or now_open is None or now_open[0] != start_s:
             return  # its final is on the way: an interim now would come after it
-        words = live_words(transcript, start_s, self.shape, number)
+        words = live_words(transcript, start_s, len(audio) / SAMPLE_RATE_HZ, self.shape, number)
         self._emit(results_message(self.shape, number, start_s, len(audio) / SAMPLE_RATE_HZ, words,
                                    is_final=False, speech_final=False, from_finalize=False))  # fmt: skip
 

@@ -39,16 +39,20 @@ def _segment_dict(seg: Segment, offset_s: float) -> dict[str, Any]:
 
 
 def live_words(
-    transcript: ChannelTranscript | None, offset_s: float, shape: LiveShape, channel: int
+    transcript: ChannelTranscript | None, offset_s: float, duration_s: float, shape: LiveShape, channel: int
 ) -> list[DgWord]:
-    """The utterance's words on the stream's timeline (an interim's, without alignment, timed evenly)."""
+    """The utterance's words on the stream's timeline, inside its audio (an interim's, without alignment,
+    timed evenly)."""
+    end_s = offset_s + duration_s
     words: list[DgWord] = []
     for seg in transcript.segments if transcript is not None else ():
         for word in _timed_words(_segment_dict(seg, offset_s)):
             text = word["word"].strip()
             if text:
-                words.append(DgWord(bare(text) or text.lower(), text, float(word["start"]), float(word["end"]),
-                                    float(word["confidence"]), channel))  # fmt: skip
+                start, end = (min(max(float(word[name]), offset_s), end_s) for name in ("start", "end"))
+                words.append(
+                    DgWord(bare(text) or text.lower(), text, start, end, float(word["confidence"]), channel)
+                )
     if shape.replace:
         words = replace_words(words, shape.replace)
     return filter_profanity(words) if shape.profanity_filter else words
