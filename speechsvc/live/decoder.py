@@ -26,11 +26,14 @@ from speechsvc.asr.lockstep import LIVE_PREFIX, LockstepWhisperEngine, Preparing
 PROMPT_CHARS = 400  # of the channel's earlier finals, as the decoder's prompt (Whisper keeps ~220 tokens)
 # interims: greedy, no fallback, no alignment (their words are timed evenly); finals: the jobs' settings
 INTERIM = TranscribeOptions(beam_size=1, temperature=0.0, word_timestamps=False, vad=False)
-FINAL = TranscribeOptions(vad=False)
-# Whisper encodes 30 s windows; an utterance of a few seconds is encoded in a shorter one (CTranslate2 takes
-# any length), 2-3 times faster on the CPU. Measured on the dialogue fixtures with tiny.en: the utterance
-# plus 5 s, in steps of 10 s, read as well as 30 s (summed WER 1.42 vs 1.38 over 12 lines); plus 1 s in
-# steps of 2 s read worse and looped on one line ("So can you cancel…" x 8).
+FINAL = TranscribeOptions(vad=False)  # the file jobs' settings: beam 5, alignment, temperature fallback
+AFTER_SPEECH_S = 0.1  # a segment that starts this close to the utterance's end is in its padding: dropped
+# Whisper encodes 30 s windows; an interim is encoded in a shorter one (CTranslate2 takes any length), 2-3
+# times faster on the CPU. Measured on the dialogue fixtures with tiny.en: the utterance plus 5 s, in steps
+# of 10 s, read as well as 30 s without a prompt (summed WER 1.42 vs 1.38 over 12 lines); plus 1 s in steps
+# of 2 s looped on one line ("So can you cancel…" x 8). With the earlier finals as the prompt the short
+# window added "Thank you." after the speech, and looped without the temperature fallback: finals keep
+# the full window.
 WINDOW_MARGIN_S = 5.0
 WINDOW_STEP_S = 10.0
 FULL_WINDOW_FRAMES = 3000  # 30 s of 10 ms feature frames
@@ -42,9 +45,25 @@ def decode_utterance(
     channel: int,
     audio: npt.NDArray[np.float32],
     options: TranscribeOptions,
+    interim: bool = False,
 ) -> ChannelTranscript:
-    """One utterance (blocking: run it on a thread). `options` carry the language, hotwords and prompt."""
-    frames = window_frames(len(audio) / SAMPLE_RATE_HZ)
+    """One utterance (blocking: run it on a thread). `options` carry the language, hotwords and prompt;
+    an interim is encoded in a short window."""
+    frames = window_frames(len(audio) / SAMPLE_RATE_HZ) if interim else FULL_WINDOW_FRAMES
+    transcript = _decode(engine, stream_key, channel, audio, options, frames)
+    end_s = len(audio) / SAMPLE_RATE_HZ - AFTER_SPEECH_S
+    transcript.segments = [seg for seg in transcript.segments if seg.start < end_s]
+    return transcript
+
+
+def _decode(
+    engine: Transcriber,
+    stream_key: str,
+    channel: int,
+    audio: npt.NDArray[np.float32],
+    options: TranscribeOptions,
+    frames: int,
+) -> ChannelTranscript:
     if isinstance(engine, LockstepWhisperEngine) and engine.batcher is not None:
         job_key = LIVE_PREFIX + stream_key
         # a slot of its own: live audio never waits for a file job's VAD in the engine's preparation slots

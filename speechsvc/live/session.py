@@ -259,7 +259,7 @@ class LiveSession:
     async def _decode(self, number: int, audio: npt.NDArray[np.float32], interim: bool, earlier: str) -> Any:
         options = options_for(self.options.decoder, interim, earlier)
         return await self._loop.run_in_executor(self._executor, decode_utterance, self._engine,
-                                                self.shape.request_id, number, audio, options)  # fmt: skip
+                                                self.shape.request_id, number, audio, options, interim)  # fmt: skip
 
     async def _final(self, number: int, channel: _Channel, item: Utterance) -> None:
         transcript = (
