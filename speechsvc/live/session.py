@@ -43,7 +43,8 @@ DEFAULT_PAUSE_MS = 300  # endpointing when not given, and the pause that cuts wi
 # a container stream that gives no audio for this many bytes is not audio (PyAV's Ogg demuxer skips garbage
 # looking for the next page, and waits for more, for ever)
 MAX_UNDECODED_BYTES = 256 * 1024
-CONTAINER_END_S = 30.0  # the container thread's last frames, at the end of a stream
+CONTAINER_END_S = 30.0
+CONTAINER_CATCH_UP_S = 5.0  # at a Finalize, how long PyAV may take to read the bytes received before it  # the container thread's last frames, at the end of a stream
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
@@ -178,13 +179,19 @@ class LiveSession:
         """Close every channel's open utterance now (Finalize; the end of the stream)."""
         if self._raw is not None:
             self._on_events(await self._loop.run_in_executor(None, self._push, self._raw.flush()))
+        deadline = time.monotonic() + CONTAINER_CATCH_UP_S
+        while self._container is not None and self._container.waiting and time.monotonic() < deadline:
+            await asyncio.sleep(TICK_S / 5)  # PyAV reads what came before the Finalize first
         flushed = await self._loop.run_in_executor(None, self.frontend.flush, from_finalize)
+        if not flushed and from_finalize:
+            flushed = [None]  # no audio yet: one empty final all the same
         while len(self._channels) < len(flushed):
             self._add_channel()
         now = time.monotonic()
         for number, utterance in enumerate(flushed):
             if utterance is None and from_finalize:  # nothing open: an empty final says the flush is done
-                utterance = Utterance(number, self.frontend.state(number)[0], None, False, now, True)
+                at_s = self.frontend.state(number)[0] if number < len(self.frontend.channels) else 0.0
+                utterance = Utterance(number, at_s, None, False, now, True)
             if utterance is not None:
                 self._on_events([utterance])
 
