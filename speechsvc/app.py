@@ -12,10 +12,11 @@ from aiohttp.abc import AbstractResolver
 from aiohttp.resolver import ThreadedResolver
 
 from speechsvc.access.auth import Authenticator, RateLimiter, is_loopback
-from speechsvc.api import deepgram, openai, openapi, ops, raw, uploads
+from speechsvc.api import deepgram, live, openai, openapi, ops, raw, uploads
 from speechsvc.api.keys import (
     AUTH,
     CONFIG,
+    LIVE,
     METRICS,
     POLL_RATE_LIMITER,
     RATE_LIMITER,
@@ -35,6 +36,7 @@ from speechsvc.delivery.address_policy import PolicyResolver
 from speechsvc.delivery.callbacks import CallbackSender
 from speechsvc.delivery.webhooks import WebhookSender
 from speechsvc.errors import StoreUnavailable
+from speechsvc.live.hub import LiveHub
 from speechsvc.operations.disk import DiskGuard
 from speechsvc.operations.metrics import Metrics
 from speechsvc.service.facade import Service
@@ -199,13 +201,24 @@ def create_app(
                     await task
             pool.close()
 
+    app[LIVE] = LiveHub(config.max_live_streams)
+
+    async def live_streams(app: web.Application) -> None:  # SIGTERM: the last finals, then 1001
+        await app[LIVE].shutdown()
+
+    async def live_threads(app: web.Application) -> None:
+        app[LIVE].close()
+
     app.cleanup_ctx.append(models)
     app.cleanup_ctx.append(jobs)
+    app.on_shutdown.append(live_streams)
+    app.on_cleanup.append(live_threads)
     if role != "worker":
         app.add_routes(raw.routes)
         app.add_routes(openai.routes)
         app.add_routes(uploads.routes)
         app.add_routes(deepgram.routes)
+        app.add_routes(live.routes)
     app.add_routes(ops.routes)
     if role != "worker":
         app.add_routes(openapi.routes)

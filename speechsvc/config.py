@@ -63,6 +63,9 @@ class Config:
     database: str = ""
     no_worker: bool = False  # serve the API only: accept, answer, never load the model or decode
     metrics_port: int = 9091  # `speechsvc worker`: /healthz, /readyz, /metrics on this port
+    max_live_streams: int = 16  # live WebSocket streams open at once; more are refused (503, retry later)
+    live_buffer_s: float = 60.0  # seconds of a live stream's speech waiting to be decoded before it is closed
+    live_idle_timeout_s: float = 10.0  # a live stream with no audio and no KeepAlive this long is closed
     lease_s: float = 60.0  # how long a worker holds a job without renewing it (renewed about every second)
 
     @property
@@ -145,6 +148,9 @@ HELP = {
     "database": "sqlite:///PATH (default <data-dir>/speechsvc.sqlite3) or postgresql://… shared by a cluster",
     "no_worker": "serve the API only: accept, probe, store, answer; never load the model",
     "metrics_port": "`speechsvc worker`: port of its /healthz, /readyz and /metrics",
+    "max_live_streams": "live streams (GET /v1/listen WebSocket) open at once; more get 503 live_streams_full",
+    "live_buffer_s": "seconds of a live stream's speech waiting to be decoded; beyond it the stream is closed",
+    "live_idle_timeout_s": "seconds without audio or KeepAlive after which a live stream is closed",
     "lease_s": "seconds a worker holds a job without renewing it; a dead worker's jobs are taken after this",
 }
 # The flags of the commands that use only part of the configuration.
@@ -240,6 +246,8 @@ def _validate(config: Config) -> None:
         raise ValueError("--database must be sqlite:///PATH or postgresql://…")
     if config.fetch_timeout_s <= 0:
         raise ValueError("--fetch-timeout-s must be positive")
+    if config.max_live_streams < 0 or config.live_buffer_s <= 0 or config.live_idle_timeout_s <= 0:
+        raise ValueError("--max-live-streams must be >= 0, --live-buffer-s and --live-idle-timeout-s > 0")
     if config.lease_s <= 0:
         raise ValueError("--lease-s must be positive")
     if config.max_upload_bytes_per_key < 0:

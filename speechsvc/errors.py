@@ -298,3 +298,52 @@ class Timeout(SpeechsvcError):
 
 class JobCanceled(Exception):
     """Raised inside the pipeline when its job was canceled or deleted while running."""
+
+
+class LiveStreamsFull(Unavailable):
+    """The server has as many live streams open as it takes (--max-live-streams); retry later."""
+
+    code = "live_streams_full"
+    retry_after_s = 5
+
+
+class LiveNotServed(SpeechsvcError):
+    """This node serves the API only (--no-worker): live streams need the model; connect to a node that
+    runs the model (README, "Live streams")."""
+
+    status = 503
+    type = "unavailable"
+    code = "live_not_served"
+
+
+class LiveStreamError(SpeechsvcError):
+    """The live stream cannot go on."""
+
+    close_code = 1011  # the WebSocket close code that goes with it
+
+
+class LiveUndecodableAudio(LiveStreamError):
+    """The stream's audio cannot be decoded."""
+
+    status = 422
+    type = "unprocessable_audio"
+    code = "undecodable_audio"
+    close_code = 1008
+
+
+class LiveBufferFull(LiveStreamError):
+    """The client sends audio faster than the server decodes it, beyond the buffer (--live-buffer-s)."""
+
+    status = 429
+    type = "rate_limit"
+    code = "live_buffer_full"
+    close_code = 1008
+
+
+class LiveIdle(LiveStreamError):
+    """No audio and no KeepAlive within the idle timeout (--live-idle-timeout-s)."""
+
+    status = 408
+    type = "timeout"
+    code = "idle_timeout"
+    close_code = 1011

@@ -1,6 +1,7 @@
 """API keys (API.md §0): `ssk_…` keys, stored as SHA-256, compared in constant time; per-key rate limits.
 
-Accepted as `Authorization: Bearer <key>`, `Authorization: Token <key>` (Deepgram's), `x-token: <key>` (AppTek) and `x-api-key: <key>`. With no key
+Accepted as `Authorization: Bearer <key>`, `Authorization: Token <key>` (Deepgram's), `Sec-WebSocket-Protocol:
+token, <key>` (Deepgram's, for browsers' WebSockets), `x-token: <key>` (AppTek) and `x-api-key: <key>`. With no key
 ever created and the server on loopback, auth is off (local use); `--no-auth` turns it off anywhere. Once a
 key was created, auth stays on even when every key is revoked: a revoked key never works again.
 
@@ -85,6 +86,9 @@ def presented_key(request: web.Request) -> str | None:
     scheme, _, value = authorization.partition(" ")
     if scheme.lower() in ("bearer", "token") and value.strip():
         return value.strip()
+    offered = [part.strip() for part in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
+    if len(offered) == 2 and offered[0].lower() in ("token", "bearer") and offered[1]:
+        return offered[1]  # a browser's WebSocket, which cannot set headers: Deepgram's `token, <key>`
     return request.headers.get("x-token") or request.headers.get("x-api-key") or None
 
 

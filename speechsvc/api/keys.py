@@ -7,6 +7,7 @@ from aiohttp import web
 from speechsvc.access.auth import Authenticator, RateLimiter
 from speechsvc.asr.models import ModelRegistry
 from speechsvc.config import Config
+from speechsvc.live.hub import LiveHub
 from speechsvc.operations.metrics import Metrics
 from speechsvc.service.facade import Service
 from speechsvc.service.remote import RemoteMedia
@@ -24,3 +25,4 @@ POLL_RATE_LIMITER = web.AppKey("poll_rate_limiter", RateLimiter)
 UPLOADS = web.AppKey("uploads", Uploads)
 REMOTE = web.AppKey("remote", RemoteMedia)  # POST /v1/listen {"url"}: audio fetched from a URL
 ROLE = web.AppKey("role", str)  # all | api | worker
+LIVE = web.AppKey("live", LiveHub)  # GET /v1/listen: the open live streams

@@ -115,7 +115,8 @@ UPLOAD_CONTENT = re.compile(r"^/v1/audio/uploads/[^/]+/content$")
 
 @web.middleware
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """API keys on everything but the health and metrics endpoints; the per-key rate limit."""
+    """API keys on everything but the health and metrics endpoints; the per-key rate limit (a live stream's
+    upgrade counts as a request, not as a poll)."""
     if (
         request.path in OPEN_PATHS
         or request.path.startswith(OPEN_PREFIXES)
@@ -124,7 +125,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)  # open, or authorised by the upload URL's own token
     identity = await request.app[AUTH].identify(request)
     request[IDENTITY_KEY] = identity
-    if request.method in POLL_METHODS:
+    if request.method in POLL_METHODS and request.headers.get("Upgrade", "").lower() != "websocket":
         await request.app[POLL_RATE_LIMITER].check(identity.key_id + "|poll")
     else:
         await request.app[RATE_LIMITER].check(identity.key_id)

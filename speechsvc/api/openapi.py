@@ -76,6 +76,11 @@ ROUTES = (
           "deepgram", query=spec.DEEPGRAM_LISTEN, audio_body=True, json=spec.DEEPGRAM_URL,
           responses={"200": "Deepgram's answer (metadata, results); with callback: {request_id}, the answer "
                              "delivered to the callback"}),
+    Route("GET", "/v1/listen", "Deepgram live: a WebSocket (Upgrade: websocket); binary audio frames, JSON KeepAlive, "
+          "Finalize, CloseStream; the server sends Results, SpeechStarted, UtteranceEnd, Metadata, Error",
+          "deepgram", query=spec.DEEPGRAM_LIVE,
+          responses={"101": "the WebSocket", "503": "live_streams_full (retry later) or live_not_served (an "
+                             "API-only node)"}),
     Route("GET", "/v1/models", "The models this server serves", "operations", responses={"200": "a list"}),
     Route("GET", "/healthz", "The process is up", "operations", public=True, responses={"200": "ok"}),
     Route("GET", "/readyz", "Model loaded and store writable", "operations", public=True,

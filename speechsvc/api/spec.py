@@ -196,6 +196,59 @@ DEEPGRAM_LISTEN = {
     **{name: _SPEAKERS[name] for name in ("num_speakers", "min_speakers", "max_speakers")},
     **CROSSTALK,
 }  # fmt: skip
+_LIVE_SHARED = (
+    "model",
+    "version",
+    "language",
+    "multichannel",
+    "punctuate",
+    "smart_format",
+    "numerals",
+    "keyterm",
+    "keywords",
+    "profanity_filter",
+    "replace",
+    "tag",
+    "extra",
+    "callback",
+    "callback_method",
+    "mip_opt_out",
+    "filler_words",
+    "dictation",
+    "measurements",
+    "language_hint",
+    "redact",
+    "diarize",
+    "diarize_model",
+    "summarize",
+    "sentiment",
+    "topics",
+    "intents",
+    "detect_entities",
+    "custom_topic",
+    "custom_topic_mode",
+    "custom_intent",
+    "custom_intent_mode",
+    "detect_language",
+)
+DEEPGRAM_LIVE = {
+    **{name: DEEPGRAM_LISTEN[name] for name in _LIVE_SHARED},
+    "multichannel": Param("true: each channel its own party, channel_index [c, n]; false (default): every channel "
+                          "decoded on its own, all reported as channel [0, 1]", "boolean"),
+    "diarize": Param("not available on live streams yet (true: 400): send one party per channel", "boolean"),
+    "callback": Param("with save=true: the saved call's answer is delivered there when the stream ends"),
+    "encoding": Param("linear16, mulaw or alaw (raw PCM, with sample_rate); none: containerised audio (Ogg/WebM "
+                      "Opus, WAV, …) decoded as it arrives", enum=("linear16", "mulaw", "alaw")),
+    "sample_rate": Param("Hz of raw PCM, 8000-384000 (needed with encoding)", "integer"),
+    "channels": Param("channels of raw PCM, interleaved, 1-8 (default 1)", "integer"),
+    "interim_results": Param("true: the open utterance re-decoded about once a second (is_final false)", "boolean"),
+    "endpointing": Param("ms of silence that end an utterance (speech_final true), 0-10000, default 300; false: "
+                         "utterances still end at pauses, never speech_final"),
+    "utterance_end_ms": Param("ms without words after the last word: an UtteranceEnd message", "integer"),
+    "vad_events": Param("true: a SpeechStarted message when a channel starts speaking", "boolean"),
+    "save": Param("true: the call is kept as a job under its request_id when the stream ends (the whole call per "
+                  "channel, transcribed as a file; GET /v1/transcribe/{request_id})", "boolean"),
+}  # fmt: skip
 DEEPGRAM_URL = {"url": Param("an http(s) URL of the audio, fetched by the server (the callback address "
                              "policy; loopback and private addresses only with --fetch-allow-private)")}  # fmt: skip
 UPLOAD_CREATE = {

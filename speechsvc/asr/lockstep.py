@@ -45,6 +45,7 @@ from speechsvc.errors import JobCanceled
 log = logging.getLogger(__name__)
 
 GATHER_S = 0.02  # a runner waits this long at most for the other active channels' calls to arrive
+LIVE_PREFIX = "live:"  # job keys of live streams (speechsvc.live): their calls go first, ahead of file jobs
 
 
 class Encoded:
@@ -172,7 +173,10 @@ class LockstepBatcher:
                 self._ready.wait(left)
             if self._closed or not self._calls:
                 return None if self._closed else []
-            head = min(self._calls.values(), key=lambda queue: queue[0].since)[0]
+            queues = sorted(
+                self._calls.values(), key=_live_first
+            )  # stable: round-robin order within each lane
+            head = min(queues, key=lambda queue: (_live_first(queue), queue[0].since))[0]
             # an even share of what waits between the runners free to take it (this one included), so that
             # they all get work; a runner busy with its own batch takes no share. (Dividing what is left by
             # every runner, busy or not, gave twelve calls as batches of 6, 3, 2, 1 on two runners.)
@@ -181,7 +185,7 @@ class LockstepBatcher:
             taken = True
             while taken and len(batch) < size:  # one call per job per pass: round-robin across jobs
                 taken = False
-                for queue in self._calls.values():
+                for queue in queues:
                     match = next((c for c in queue if (c.kind, c.group) == (head.kind, head.group)), None)
                     if match is not None:
                         queue.remove(match)
@@ -273,6 +277,10 @@ class LockstepBatcher:
             out.append(results[at : at + count])
             at += count
         return out
+
+
+def _live_first(queue: deque[_Call]) -> bool:
+    return not queue[0].job_key.startswith(LIVE_PREFIX)
 
 
 def host_array(output: Any) -> npt.NDArray[Any]:

@@ -7,6 +7,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from speechsvc.jobs.model import JobStatus
 
 RTF_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+LATENCY_BUCKETS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 
 
 class Metrics:
@@ -38,6 +39,17 @@ class Metrics:
         self.lockstep_batches = Counter(
             "speechsvc_lockstep_batches", "Batches the lockstep decoder ran, by call kind and items in the batch",
             ["kind", "items"], registry=self.registry,
+        )  # fmt: skip
+
+        self.live_streams = Gauge("speechsvc_live_streams", "Live streams open", registry=self.registry)
+        self.live_audio_seconds = Counter(
+            "speechsvc_live_audio_seconds",
+            "Seconds of live audio received, per channel",
+            registry=self.registry,
+        )
+        self.live_final_latency = Histogram(
+            "speechsvc_live_final_latency_seconds", "From the last speech of an utterance arriving to its final",
+            buckets=LATENCY_BUCKETS, registry=self.registry,
         )  # fmt: skip
 
     def lockstep_batch(self, kind: str, items: int) -> None:
