@@ -166,7 +166,8 @@ def test_browser_auth_by_subprotocol_and_wrong_key(
     ("query", "param"),
     [("encoding=opus&sample_rate=48000", "encoding"), ("encoding=linear16", "sample_rate"),
      ("endpointing=soon", "endpointing"), ("diarize=true", "diarize"), ("interim=true", "interim"),
-     ("channels=99&encoding=linear16&sample_rate=8000", "channels"), ("summarize=v2", "summarize")],
+     ("channels=99&encoding=linear16&sample_rate=8000", "channels"), ("summarize=v2", "summarize"),
+     ("redact=pci", "redact")],
 )  # fmt: skip
 def test_bad_query_is_400_before_the_upgrade(
     keyed_server: tuple[Server, str], query: str, param: str
