@@ -18,12 +18,10 @@ def build_result(
     model: str,
     channels: Sequence[tuple[SelectedChannel, ChannelTranscript]],
     crosstalk: dict[str, Any] | None = None,
-    *,
-    keep_words: bool = True,
 ) -> Result:
     """Assemble the canonical result from each selected channel's transcript (and, for several channels,
-    what cross-talk suppression found and did). Without `keep_words` the words (decoded to time the
-    segments and the stats) are left out of the document once the stats are counted."""
+    what cross-talk suppression found and did), words included: `drop_words` takes them out afterwards,
+    once the stats are counted and redaction has read them."""
     channel_docs = [
         {
             "stream": selected.ref.stream,
@@ -61,8 +59,7 @@ def build_result(
         for selected, transcript in channels
     ]
     timeline = merge_timeline(channel_docs)
-    stats = talk_stats(channel_docs)
-    result = {
+    return {
         "request_id": request_id,
         "status": "Completed",
         "model": model,
@@ -70,7 +67,7 @@ def build_result(
         "channels": channel_docs,
         "timeline": timeline,
         "text": timeline_text(timeline, multi=len(channel_docs) > 1),
-        "stats": stats,
+        "stats": talk_stats(channel_docs),
         **(
             {"speakers": speaker_lists(channel_docs)}
             if any(s.get("speaker") for s in _all(channel_docs))
@@ -78,7 +75,6 @@ def build_result(
         ),
         **({"crosstalk": crosstalk} if crosstalk is not None else {}),
     }
-    return result if keep_words else drop_words(result)
 
 
 def drop_words(result: Result) -> Result:

@@ -170,7 +170,7 @@ def run_pipeline(
         ]
     report = _crosstalk_report(selection, leaks) if analyse else None
     result = build_result(
-        request_id, transcriber.name, list(zip(selection, transcripts, strict=True)), report, keep_words=True
+        request_id, transcriber.name, list(zip(selection, transcripts, strict=True)), report
     )
     if request.redaction is not None:  # before anything stores the result, while its words are in it
         result = redact_result(result, request.redaction)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from speechsvc.asr.coverage import uncovered
 from speechsvc.asr.engine import ChannelTranscript, Segment, Word
 from speechsvc.audio.layout import ChannelRef, SelectedChannel
-from speechsvc.results.canonical import build_result
+from speechsvc.results.canonical import build_result, drop_words
 from speechsvc.results.turns import cut_turns
 
 
@@ -64,8 +64,8 @@ def test_talk_time_and_overlap_come_from_the_words() -> None:
     customer = transcript(segment((4.0, 6.0, "yes")))
     result = build_result("x", "tiny.en", list(zip(labels, [agent, customer], strict=True)))
     assert result["stats"] == {"talk_time_s": {"agent": 3.5, "customer": 2.0}, "overlap_s": 0.0}
-    words_left_out = build_result(
-        "x", "tiny.en", list(zip(labels, [agent, customer], strict=True)), keep_words=False
+    words_left_out = drop_words(
+        build_result("x", "tiny.en", list(zip(labels, [agent, customer], strict=True)))
     )
     assert words_left_out["stats"] == result["stats"]
     assert all(s["words"] == [] for c in words_left_out["channels"] for s in c["segments"])
