@@ -25,7 +25,7 @@ from speechsvc.audio.layout import parse_channel_labels, parse_channel_layout
 from speechsvc.config import Config
 from speechsvc.errors import InvalidRequest, SpeechsvcError
 from speechsvc.redact import parse_redaction
-from speechsvc.results.formats import parse_format
+from speechsvc.results.formats import FormatSpec, parse_format
 from speechsvc.results.render import render
 from speechsvc.service.facade import build_job_request
 from speechsvc.service.pipeline import run_pipeline
@@ -151,7 +151,7 @@ def transcribe_files(config: Config, args: argparse.Namespace) -> int:
     except SpeechsvcError as exc:
         print(f"speechsvc: {cli_message(exc)}", file=sys.stderr)
         return 2
-    out = Output(request.format.name, args.output_dir, several=len(args.files) > 1)
+    out = Output(request.format, args.output_dir, several=len(args.files) > 1)
     for path in args.files:
         media_type = args.media_type or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         show = sys.stderr.isatty() or path.stat().st_size > LONG_FILE_BYTES
@@ -191,7 +191,7 @@ def transcribe_files(config: Config, args: argparse.Namespace) -> int:
                 out.failed(path, exc)
                 status = 1
                 continue
-        out.write(path, result, render(result, request.format))
+        out.write(path, result)
     pool.close()
     registry.close()
     return status
@@ -201,24 +201,27 @@ class Output:
     """Where each file's result goes: stdout (JSON Lines for json, a header per file for the text formats
     when there are several) or one file per input under --output-dir."""
 
-    def __init__(self, format_name: str, output_dir: Path | None, *, several: bool) -> None:
-        self.format_name = format_name
+    def __init__(self, spec: FormatSpec, output_dir: Path | None, *, several: bool) -> None:
+        self.spec = spec
+        self.format_name = spec.name
         self.output_dir = output_dir
         self.several = several
         self.written: set[Path] = set()
         if output_dir is not None:
             output_dir.mkdir(parents=True, exist_ok=True)
 
-    def write(self, path: Path, result: dict[str, Any], rendered: str) -> None:
+    def write(self, path: Path, result: dict[str, Any]) -> None:
+        """The result rendered in the format; JSON Lines on stdout are the document itself, with its file."""
         if self.output_dir is not None:
             target = self._target(path)
-            target.write_text(rendered, encoding="utf-8")
+            target.write_text(render(result, self.spec), encoding="utf-8")
             print(f"speechsvc: {path} -> {target}", file=sys.stderr)
         elif self.format_name == "json":
             sys.stdout.write(json.dumps({"file": str(path), **result}, ensure_ascii=False) + "\n")
         else:
             if self.several:
                 sys.stdout.write(f"==> {path} <==\n")
+            rendered = render(result, self.spec)
             sys.stdout.write(rendered if rendered.endswith("\n") else rendered + "\n")
         sys.stdout.flush()
 
