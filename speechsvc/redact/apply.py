@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from speechsvc.redact import MARKERS, MASK, Redaction
+from speechsvc.redact.cues import cues_in
 from speechsvc.redact.detect import Finding, find
 from speechsvc.redact.spoken import tokens
 from speechsvc.results.canonical import Result, merge_timeline, timeline_text
@@ -23,10 +24,13 @@ def redact_result(result: Result, redaction: Redaction) -> Result:
     entities = redaction.entities
     spans: list[dict[str, Any]] = []
     channels = []
-    for doc in result["channels"]:
-        words = _channel_words(doc)
-        findings = find(tokens([(w["start"], w["end"], w["word"]) for _, _, w in words]), entities)
-        merged = merge(findings)
+    located = [_channel_words(doc) for doc in result["channels"]]
+    heard = [tokens([(w["start"], w["end"], w["word"]) for _, _, w in words]) for words in located]
+    cues = [
+        cue for toks in heard for cue in cues_in(toks)
+    ]  # a question on one channel, the answer on another
+    for doc, words, toks in zip(result["channels"], located, heard, strict=True):
+        merged = merge(find(toks, entities, cues))
         channels.append({**doc, "segments": _rewrite(doc["segments"], words, merged, redaction)})
         spans += [
             {"type": f.type, "stream": doc["stream"], "channel": doc["channel"], "label": doc["label"],

@@ -4,6 +4,7 @@ word indices; nothing here keeps or returns the value itself."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 import phonenumbers
 
 from speechsvc.redact import spoken
+from speechsvc.redact.cues import Cue, cued, cued_length
 from speechsvc.redact.spoken import Group, Token
 
 CARD_DIGITS = (13, 19)  # ISO/IEC 7812 primary account numbers
@@ -25,6 +27,14 @@ MONTHS = frozenset({
 TLDS = frozenset({
     "com", "org", "net", "edu", "gov", "io", "co", "uk", "de", "fr", "es", "it", "nl", "eu", "us", "ca",
     "au", "info", "biz", "me", "ie", "ch", "at", "be", "se", "no", "dk", "pl", "in",
+})  # fmt: skip
+MAIL_PROVIDERS = frozenset({
+    "gmail", "googlemail", "outlook", "hotmail", "live", "msn", "yahoo", "icloud", "aol", "proton",
+    "protonmail", "gmx", "mail", "zoho", "yandex", "comcast", "verizon",
+})  # fmt: skip
+EMAIL_MAX_WORDS = 6  # of a garbled local part before the domain
+EMAIL_LEAD_WORDS = frozenset({
+    "it's", "its", "is", "it", "my", "email", "mail", "address", "sure", "yes", "yeah", "that's", "okay", "ok",
 })  # fmt: skip
 EMAIL_JOINERS = {"dot": ".", "underscore": "_", "dash": "-", "hyphen": "-", "period": "."}
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
@@ -78,18 +88,19 @@ def phone_valid(digits: str, plus: bool) -> bool:
     return False
 
 
-def find(toks: Sequence[Token], entities: frozenset[str]) -> list[Finding]:
-    """Every finding of the wanted entity types in one channel's tokens, in any order, maybe overlapping."""
+def find(toks: Sequence[Token], entities: frozenset[str], cues: Sequence[Cue] = ()) -> list[Finding]:
+    """Every finding of the wanted entity types in one channel's tokens, in any order, maybe overlapping;
+    `cues` (speechsvc.redact.cues, from every channel of the call) let a misheard card or SSN count."""
     groups = spoken.number_groups(toks)
     found: list[Finding] = []
     cards: list[Finding] = []
     for cluster in spoken.clusters(groups, toks):
-        found += _digits_in(cluster, entities, cards)
+        found += _digits_in(cluster, entities, cards, cues)
     if "credit_card" in entities and cards:
         found += _card_extras(groups, toks, cards, found)
     found += cards
     if "email" in entities:
-        found += _emails(toks)
+        found += _emails_glued(toks, cues)
     if "iban" in entities:
         found += _ibans(toks)
     if "number" in entities:
@@ -97,9 +108,12 @@ def find(toks: Sequence[Token], entities: frozenset[str]) -> list[Finding]:
     return found
 
 
-def _digits_in(cluster: list[Group], entities: frozenset[str], cards: list[Finding]) -> list[Finding]:
+def _digits_in(
+    cluster: list[Group], entities: frozenset[str], cards: list[Finding], cues: Sequence[Cue] = ()
+) -> list[Finding]:
     """A cluster that is one number: a card (also as its longest valid prefix or suffix at a group
-    boundary, the rest tried again), else an SSN, else a phone number."""
+    boundary, the rest tried again), else an SSN, else a phone number; else, after its cue, a run about
+    as long as a card or an SSN."""
     digits = "".join(g.digits for g in cluster)
     if "credit_card" in entities:
         if CARD_DIGITS[0] <= len(digits) <= CARD_DIGITS[1] and luhn_valid(digits):
@@ -112,11 +126,19 @@ def _digits_in(cluster: list[Group], entities: frozenset[str], cards: list[Findi
                     number = "".join(g.digits for g in part)
                     if CARD_DIGITS[0] <= len(number) <= CARD_DIGITS[1] and luhn_valid(number):
                         cards.append(Finding("credit_card", part[0].first, part[-1].last))
-                        return _digits_in(rest, entities, cards)
+                        return _digits_in(rest, entities, cards, cues)
     if "ssn" in entities and ssn_valid(digits):
         return [Finding("ssn", cluster[0].first, cluster[-1].last)]
-    if "phone_number" in entities and phone_valid(digits, cluster[0].plus):
+    ssn_cued = "ssn" in entities and cued_length("ssn", len(digits)) and cued(cues, "ssn", cluster[0].start)
+    if "phone_number" in entities and not ssn_cued and phone_valid(digits, cluster[0].plus):
         return [Finding("phone_number", cluster[0].first, cluster[-1].last)]
+    for kind in ("credit_card", "ssn"):
+        if kind in entities and cued_length(kind, len(digits)) and cued(cues, kind, cluster[0].start):
+            finding = Finding(kind, cluster[0].first, cluster[-1].last)
+            if kind == "credit_card":
+                cards.append(finding)
+                return []
+            return [finding]
     return []
 
 
@@ -161,15 +183,34 @@ def _extra(run: list[Group], toks: Sequence[Token]) -> list[Finding]:
 
 
 def _numbers(groups: list[Group]) -> list[Finding]:
-    return [Finding("number", g.first, g.last) for g in groups]
+    return [Finding("number", g.first, g.last) for g in groups if not g.soundalike]
 
 
-def _emails(toks: Sequence[Token]) -> list[Finding]:
+def _emails_glued(toks: Sequence[Token], cues: Sequence[Cue]) -> list[Finding]:
+    """E-mail addresses in the words, those the decoder wrote apart without a space ("lindler", ".mary")
+    read as one word."""
+    joined: list[Token] = []
+    spans: list[tuple[int, int]] = []  # the words each joined token holds
+    for tok in toks:
+        if joined and tok.glued:
+            prev = joined[-1]
+            (both,) = spoken.tokens([(prev.start, tok.end, prev.raw + tok.raw)])
+            joined[-1] = dataclasses.replace(both, index=prev.index)
+            spans[-1] = (spans[-1][0], tok.index)
+        else:
+            joined.append(dataclasses.replace(tok, index=len(joined)))
+            spans.append((tok.index, tok.index))
+    return [Finding(f.type, spans[f.first][0], spans[f.last][1]) for f in _emails(joined, cues)]
+
+
+def _emails(toks: Sequence[Token], cues: Sequence[Cue] = ()) -> list[Finding]:
     """Written (john.smith@example.com) or said ("john dot smith at example dot com"): a local part, "at",
-    and a domain of labels joined by "dot" that ends in a known top-level domain."""
+    and a domain of labels joined by "dot" that ends in a known top-level domain; "at" heard as a dot in
+    front of a mail provider ("anna.james.gmail.com"); after an e-mail cue, the words before a domain."""
     out = []
     for tok in toks:
-        if _EMAIL.search(tok.raw.lower()):
+        raw = tok.raw.lower().strip(".,;:!?")
+        if _EMAIL.search(raw) or _provider_dotted(raw):
             out.append(Finding("email", tok.index, tok.index))
     parts = [(tok.index, part) for tok in toks for part in tok.parts]
     for at, (_, part) in enumerate(parts):
@@ -184,6 +225,31 @@ def _emails(toks: Sequence[Token]) -> list[Finding]:
         while start >= 1 and len(parts[start - 1][1]) == 1 and parts[start - 1][1].isalpha():
             start -= 1  # a local part spelled letter by letter
         out.append(Finding("email", parts[start][0], parts[end][0]))
+    return out + _cued_emails(toks, cues)
+
+
+def _provider_dotted(raw: str) -> bool:
+    labels = raw.split(".")
+    return len(labels) >= 3 and labels[-1] in TLDS and labels[-2] in MAIL_PROVIDERS and all(labels)
+
+
+def _cued_emails(toks: Sequence[Token], cues: Sequence[Cue]) -> list[Finding]:
+    """After an e-mail cue, a written domain ("company.com") and the words before it, back to the first
+    word of the answer ("it's", "is", "my", …) or the sentence before, at most EMAIL_MAX_WORDS."""
+    out = []
+    for tok in toks:
+        labels = tok.raw.lower().strip(".,;:!?").split(".")
+        if len(labels) < 2 or labels[-1] not in TLDS or not all(labels) or labels[0] == "www":
+            continue  # not a domain, or a web address
+        if not cued(cues, "email", tok.start):
+            continue
+        first = tok.index
+        while first > 0 and tok.index - first < EMAIL_MAX_WORDS:
+            before = toks[first - 1]
+            if before.raw[-1:] in ".?!,;:" or set(before.parts) & EMAIL_LEAD_WORDS or not before.parts:
+                break
+            first -= 1
+        out.append(Finding("email", first, tok.index))
     return out
 
 

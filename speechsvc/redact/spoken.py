@@ -24,6 +24,12 @@ TEENS = {
 TENS = {"twenty": 2, "thirty": 3, "forty": 4, "fourty": 4, "fifty": 5, "sixty": 6, "seventy": 7, "eighty": 8,
         "ninety": 9}  # fmt: skip
 REPEAT = {"double": 2, "triple": 3}
+# What the decoder writes for a digit word it misheard ("three" as "free", "zero" as "nero", "nine" as
+# "I"): a digit only inside a run, with a number word or written digits right before and right after it.
+SOUNDALIKES = {
+    "free": 3, "tree": 3, "for": 4, "fore": 4, "to": 2, "too": 2, "won": 1, "ate": 8, "nero": 0, "i": 9,
+    "nein": 9, "high": 9, "no": 0, "know": 0, "all": 0, "sex": 6, "sicks": 6, "fife": 5,
+}  # fmt: skip
 SCALE = {"hundred": 100, "thousand": 1000}
 # Said on their own, these are words more often than numbers ("no one", "oh, right"): a number only
 # beside another number word.
@@ -55,6 +61,7 @@ class Token:
     end: float
     raw: str
     parts: tuple[str, ...]
+    glued: bool = False  # written onto the word before it, without a space (".mary" after " lindler")
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,7 @@ class Group:
     end: float
     amount: bool = False  # an amount, a share, a time or a measure (see UNIT_WORDS)
     plus: bool = False  # said or written with a leading + / "plus" (an international phone number)
+    soundalike: bool = False  # a misheard digit word (SOUNDALIKES): part of a run, never a number alone
 
 
 def tokens(words: Sequence[tuple[float, float, str]]) -> list[Token]:
@@ -79,7 +87,8 @@ def tokens(words: Sequence[tuple[float, float, str]]) -> list[Token]:
         cleaned = re.sub(r"(?<=\d),(?=\d{3})", "", raw.lower())
         cleaned = re.sub(r"[^\w@+$£€%'./:-]", " ", cleaned)
         parts = tuple(p for p in re.split(r"[\s-]+", cleaned.strip(".,:;!?'/")) if p)
-        out.append(Token(index, start, end, raw, parts))
+        glued = index > 0 and bool(text) and not text[0].isspace()
+        out.append(Token(index, start, end, raw, parts, glued))
     return out
 
 
@@ -95,6 +104,7 @@ def number_groups(toks: Sequence[Token]) -> list[Group]:
     """Every number the words hold, as digit groups in order (see the module's docstring)."""
     groups: list[Group] = []
     atoms = [(tok, part) for tok in toks for part in tok.parts]
+    inside = _soundalikes_inside(atoms)
     i = 0
     while i < len(atoms):
         tok, part = atoms[i]
@@ -124,6 +134,8 @@ def number_groups(toks: Sequence[Token]) -> list[Group]:
             digits = str(TEENS[part])
         elif part in UNITS:
             digits = str(UNITS[part])
+        elif i in inside:
+            digits = str(SOUNDALIKES[part])
         if not digits:
             i += 1
             continue
@@ -133,9 +145,42 @@ def number_groups(toks: Sequence[Token]) -> list[Group]:
         last_tok = atoms[i + taken - 1][0]
         plus = part.startswith("+") or (i > 0 and atoms[i - 1][1] == "plus")
         amount = amount or (i + taken < len(atoms) and atoms[i + taken][1] in UNIT_WORDS)
-        groups.append(Group(digits, tok.index, last_tok.index, tok.start, last_tok.end, amount, plus))
+        groups.append(
+            Group(
+                digits,
+                tok.index,
+                last_tok.index,
+                tok.start,
+                last_tok.end,
+                amount,
+                plus=plus,
+                soundalike=i in inside,
+            )
+        )
         i += taken
     return _drop_lone_ambiguous(groups, toks)
+
+
+def _numeric(part: str) -> bool:
+    return (
+        part in UNITS or part in TEENS or part in TENS or part in REPEAT or any(ch.isdigit() for ch in part)
+    )
+
+
+def _soundalikes_inside(atoms: Sequence[tuple[Token, str]]) -> set[int]:
+    """The atoms that are SOUNDALIKES inside a run: a number (or another such atom) on both sides."""
+    inside: set[int] = set()
+    numeric = [_numeric(part) for _, part in atoms]
+    changed = True
+    while changed:
+        changed = False
+        for i, (_, part) in enumerate(atoms):
+            if i in inside or part not in SOUNDALIKES or i == 0 or i + 1 == len(atoms):
+                continue
+            if (numeric[i - 1] or i - 1 in inside) and (numeric[i + 1] or i + 1 in inside):
+                inside.add(i)
+                changed = True
+    return inside
 
 
 def _single_digit(part: str) -> int | None:

@@ -1,0 +1,53 @@
+"""What the parties say before a card number, an SSN or an e-mail address ("can I take the card number?",
+"your social?", "and your email address?"), on any channel of the call.
+
+The decoder mishears digits ("oh seven" as "47", a hallucinated "0"), and one wrong digit fails the Luhn
+or the SSA check, so the checked reading misses the number. Read within CUE_S after its cue, a run of about
+the right length (CUED_DIGITS: the ASR drops or adds a digit or two) is taken for the number all the same;
+without a cue, only the checked reading counts, so a 16-digit order number that fails Luhn survives `pci`
+where nobody spoke of a card. The same for an e-mail address the decoder garbled ("mary dot john at" heard
+as "may be not done at company.com"): after an e-mail cue, the words before a domain are its local part."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from speechsvc.redact.spoken import Token
+
+CUE_S = 30.0  # the question, then the answer read at a dictation pace, often after a pause
+CUES = {
+    "credit_card": frozenset({"card", "visa", "mastercard", "amex", "debit", "credit"}),
+    "ssn": frozenset({"social", "ssn"}),
+    "email": frozenset({"email", "mail"}),
+}
+CUED_DIGITS = {"credit_card": (12, 20), "ssn": (8, 10)}
+
+
+@dataclass(frozen=True)
+class Cue:
+    """A cue word for an entity type, and when it ended (seconds on the call's timeline)."""
+
+    type: str
+    at_s: float
+
+
+def cues_in(toks: Sequence[Token]) -> list[Cue]:
+    """The cue words among one channel's tokens."""
+    return [
+        Cue(kind, tok.end)
+        for tok in toks
+        for kind, words in CUES.items()
+        if any(p in words for p in tok.parts)
+    ]
+
+
+def cued(cues: Sequence[Cue], kind: str, start_s: float) -> bool:
+    """Whether a cue for `kind` ended within CUE_S before `start_s`."""
+    return any(cue.type == kind and 0.0 <= start_s - cue.at_s <= CUE_S for cue in cues)
+
+
+def cued_length(kind: str, digits: int) -> bool:
+    """Whether a run of `digits` digits is about as long as a `kind` (CUED_DIGITS)."""
+    low, high = CUED_DIGITS[kind]
+    return low <= digits <= high

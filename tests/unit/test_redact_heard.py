@@ -1,0 +1,123 @@
+"""Redaction of what the decoder wrote when it misheard (speechsvc.redact.cues, the sound-alikes of
+speechsvc.redact.spoken): the misheard forms measured with tiny.en on bench_redact's calls, and the
+ordinary numbers that must still survive."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from speechsvc.redact import Redaction
+from speechsvc.redact.cues import Cue, cues_in
+from speechsvc.redact.detect import find
+from speechsvc.redact.spoken import tokens
+from tests.unit.test_redact import words
+
+PII = Redaction(("pii",)).entities
+
+
+def found(text: str, asked: str = "", entities: frozenset[str] = PII) -> list[tuple[str, str]]:
+    """What is found in `text` (said from 10 s on) after the other party's `asked` (said at 0 s)."""
+    listed = [(start + 10.0, end + 10.0, word) for start, end, word in words(text)]
+    cues: Sequence[Cue] = cues_in(tokens(words(asked))) if asked else ()
+    return sorted(
+        (f.type, " ".join(w[2].strip() for w in listed[f.first : f.last + 1]))
+        for f in find(tokens(listed), entities, cues)
+    )
+
+
+@pytest.mark.parametrize(
+    ("asked", "heard", "kind"),
+    [
+        # "oh seven" heard as 47: Luhn fails, but the agent asked for the card
+        ("Can I take the card number?", "Yes, it's 44, 49, 78, 69, 47, 36, 62, 51.", "credit_card"),
+        ("The long number on your Visa?", "It is 58, 48, 47, 51, 35, 0, 0, 0, 0, 0, 94.", "credit_card"),
+        ("And your social security number?", "It's 28, 29, 39, 72.", "ssn"),
+    ],
+)
+def test_a_misheard_number_after_its_cue(asked: str, heard: str, kind: str) -> None:
+    assert [f[0] for f in found(heard, asked)] == [kind]
+    assert found(heard) == []  # no cue: the checked reading alone, which fails
+
+
+def test_the_cue_must_come_first_and_be_recent() -> None:
+    heard = "Yes, it's 44, 49, 78, 69, 47, 36, 62, 51."
+    listed = words(heard)
+    late = cues_in(tokens([(60.0, 60.3, " card")]))  # after the number
+    old = cues_in(tokens([(-40.0, -39.7, " card")]))  # 40 s before it
+    assert find(tokens(listed), PII, late) == [] and find(tokens(listed), PII, old) == []
+
+
+@pytest.mark.parametrize(
+    "heard",
+    [
+        "five four three nine free one four eight eight zero three four three six four six seven",
+        "4539 1488 nero 343 6467",  # "zero" as "nero"
+        "4 5 3 to 1 4 8 8 0 3 4 3 6 4 6 7",  # "nine" as "to": not a sound-alike of 9, stays a miss
+    ],
+)
+def test_sound_alikes_inside_a_digit_run(heard: str) -> None:
+    kinds = [f[0] for f in found(f"my number is {heard} thanks", entities=frozenset({"credit_card"}))]
+    assert kinds == ([] if " to " in heard else ["credit_card"])
+
+
+def test_sound_alikes_alone_are_words() -> None:
+    assert found("I went to the shop for free, no I know", entities=frozenset({"number"})) == []
+    assert found("from 10 to 20 people", entities=frozenset({"number"})) == [
+        ("number", "10"),
+        ("number", "20"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("asked", "heard", "email"),
+    [
+        ("", "It's james.james.gmail.com", "james.james.gmail.com"),  # "at" heard as a dot
+        ("And your email address?", "It may be not done at company.com.", "may be not done at company.com."),
+        ("What is your e-mail?", "It's an art game that gmail.com.", "an art game that gmail.com."),
+    ],
+)
+def test_garbled_email_addresses(asked: str, heard: str, email: str) -> None:
+    assert ("email", email) in found(heard, asked)
+
+
+@pytest.mark.parametrize(
+    ("asked", "said"),
+    [
+        ("Is it about your card?", "Yes, the card was charged 45 dollars twice, on the 3rd of May."),
+        ("Can I have your social security number?", "I will send it by post, it takes 2 or 3 days."),
+        ("What is your email address?", "I would rather not, call me at 4:30 instead."),
+        ("What is your email address?", "I read it on the site, www.example.com, yesterday."),
+        ("", "See example.co.uk or news.bbc.co.uk for 10 to 20 minutes."),
+    ],
+)
+def test_ordinary_words_after_a_cue_survive(asked: str, said: str) -> None:
+    assert found(said, asked) == []
+
+
+def test_a_card_long_run_after_a_card_cue_is_taken_for_a_card() -> None:
+    """The price of the cue: a 16-digit order number that fails Luhn survives `pci` unless the card was
+    spoken of in the 30 s before it; then it is redacted as one (the safe side for PCI)."""
+    said = "My order number is 4374 0681 2415 8682."
+    assert found(said, "How can I help?") == []
+    assert [f[0] for f in found(said, "Is it about your card?")] == ["credit_card"]
+
+
+def test_an_address_the_decoder_wrote_in_glued_words() -> None:
+    """Whisper's words for "lindler.mary at company.com" are " lindler", ".mary", " at", " company", ".com"."""
+    listed = [(0.0, 0.3, " It's"), (0.3, 0.6, " lindler"), (0.6, 0.8, ".mary"), (0.8, 1.0, " at"),
+              (1.0, 1.4, " company"), (1.4, 1.6, ".com")]  # fmt: skip
+    assert [(f.type, f.first, f.last) for f in find(tokens(listed), PII)] == [("email", 1, 5)]
+
+
+def test_after_a_social_cue_ten_digits_are_an_ssn_not_a_phone_number() -> None:
+    heard = "It's 202 76 7420 1."  # "two zero two, seven six, seven four two zero" with one digit too many
+    assert [f[0] for f in found(heard, "And your social security number?")] == ["ssn"]
+    assert [f[0] for f in found("It's 415 555 2671.", "And a phone number?")] == ["phone_number"]
+
+
+def test_oh_heard_as_all_inside_a_card() -> None:
+    assert [f[0] for f in found("It's 4539 1488 all 343 6467", entities=frozenset({"credit_card"}))] == [
+        "credit_card"
+    ]
