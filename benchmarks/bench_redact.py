@@ -2,14 +2,18 @@
 ordinary numbers only: recall per class, false positives per call, and what redaction costs per audio
 minute against the transcription itself.
 
-    python benchmarks/bench_redact.py [--model tiny.en] [--calls 10] [--seed 1]
+    python benchmarks/bench_redact.py [--model tiny.en] [--calls 10] [--seed 2]
 
-Each call is generated (espeak-ng, two voices, needs Debian's espeak-ng): the agent asks on channel 0,
-the customer answers on channel 1 with one planted entity, read in one of several forms (digits in
-groups, as pairs "forty-five thirty-nine", with "double" and "oh", over two turns with the agent's "go on"
-between). A planted entity is found when the result lists a redaction of its type on the customer's
-channel overlapping the line. The negative calls hold amounts, dates, percentages, times, quantities and a
-16-digit order number that fails the Luhn check: every redaction there (pii) is a false positive.
+Each call is generated (espeak-ng, needs Debian's espeak-ng): the agent asks on channel 0 in one voice,
+the customer answers on channel 1 in one of CUSTOMER_VOICES at one of SPEEDS_WPM, with one planted
+entity read in one of several forms (digits in groups, as pairs "forty-five thirty-nine" (an odd group
+as "five, seventy-six"), with "double" and "oh", over two turns with the agent's "go on" between). A
+planted entity is found when the result lists a redaction of its type on the customer's channel
+overlapping the line. The negative calls hold amounts, dates, percentages, times, quantities and a
+16-digit order number that fails the Luhn check, some after the agent spoke of a card, a social or an
+e-mail (the cues of speechsvc.redact.cues): every redaction there (pii) is a false positive.
+
+The detector was tuned on seed 1 (its misses were read); report figures on other seeds (2 and 3).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -58,13 +63,19 @@ TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eight
 AREA_CODES = ("212", "415", "312", "617", "206", "303", "512")
 NAMES = ("john", "mary", "peter", "anna", "james", "linda")
 DOMAINS = ("example", "gmail", "outlook", "company")
-NEGATIVES = (
-    "I paid forty five dollars and twenty cents on the fifth of March.",
-    "That is about twenty percent more than last year, in twenty twenty four.",
-    "My order number is {order}.",
-    "We have three hundred and twelve items, delivered at ten thirty.",
-    "It was the twelfth of June, nineteen ninety nine, and it cost two thousand pounds.",
+NEGATIVES = (  # (the agent's line, the customer's)
+    ("How can I help?", "I paid forty five dollars and twenty cents on the fifth of March."),
+    ("How can I help?", "That is about twenty percent more than last year, in twenty twenty four."),
+    ("How can I help?", "My order number is {order}."),
+    ("How can I help?", "We have three hundred and twelve items, delivered at ten thirty."),
+    ("How can I help?", "It was the twelfth of June, nineteen ninety nine, and it cost two thousand pounds."),
+    ("Is it about your card?", "Yes, the card was charged forty five dollars twice, on the third of May."),
+    ("Can I have your social security number?", "I will send it by post, it takes two or three days."),
+    ("What is your email address?", "I would rather not, call me at four thirty instead."),
 )
+AGENT_VOICE = "en-us+f2"
+CUSTOMER_VOICES = ("en-us+m3", "en-gb+m1", "en-us+f4", "en-gb-scotland+m2", "en-029+m4", "en-us-nyc+f3")
+SPEEDS_WPM = (140, 155, 170)
 
 
 def card(rng: random.Random) -> str:
@@ -85,8 +96,8 @@ def ssn(rng: random.Random) -> str:
 
 def digits_said(digits: str, form: str) -> str:
     if form == "pairs":
-        out = []
-        for i in range(0, len(digits) - 1, 2):
+        out = [WORDS[int(digits[0])]] if len(digits) % 2 else []  # "576": "five, seventy-six"
+        for i in range(len(digits) % 2, len(digits) - 1, 2):
             tens, unit = int(digits[i]), int(digits[i + 1])
             if tens == 0:
                 out.append(f"oh {WORDS[unit]}")
@@ -94,8 +105,6 @@ def digits_said(digits: str, form: str) -> str:
                 out.append(TEENS[unit])
             else:
                 out.append(TENS[tens] + ("" if unit == 0 else f" {WORDS[unit]}"))
-        if len(digits) % 2:
-            out.append(WORDS[int(digits[-1])])
         return ", ".join(out)
     said, i = [], 0
     while i < len(digits):
@@ -111,8 +120,12 @@ def digits_said(digits: str, form: str) -> str:
     return " ".join(said)
 
 
-def plan(rng: random.Random, calls: int) -> list[tuple[str, list[tuple[str, str]]]]:
-    """(class, lines) per call: lines of (who, text); the customer's planted line is the one with the entity."""
+Call = tuple[str, list[tuple[str, str]], str, int]  # class, lines (who, text), customer voice, speed
+
+
+def plan(rng: random.Random, calls: int) -> list[Call]:
+    """Per call: its class, its lines (who, text; the customer's lines hold the entity), the customer's
+    voice and speed."""
     out: list[tuple[str, list[tuple[str, str]]]] = []
     forms = ("groups", "pairs", "double")
     for n in range(calls):
@@ -134,21 +147,30 @@ def plan(rng: random.Random, calls: int) -> list[tuple[str, list[tuple[str, str]
         )
         email = f"{rng.choice(NAMES)} dot {rng.choice(NAMES)} at {rng.choice(DOMAINS)} dot com"
         out.append(("email", [("agent", "And your email address?"), ("customer", f"It's {email}.")]))
-        negative = rng.choice(NEGATIVES).format(order=digits_said(non_luhn(rng), forms[n % 3]))
-        out.append(("negative", [("agent", "How can I help?"), ("customer", negative)]))
-    return out
+        question, negative = rng.choice(NEGATIVES)
+        negative = negative.format(order=digits_said(non_luhn(rng), forms[n % 3]))
+        out.append(("negative", [("agent", question), ("customer", negative)]))
+    return [(kind, lines, rng.choice(CUSTOMER_VOICES), rng.choice(SPEEDS_WPM)) for kind, lines in out]
 
 
-def speak(text: str, voice: str, scratch: Path) -> np.ndarray:
+def speak(text: str, voice: str, speed: int, scratch: Path) -> np.ndarray:
     wav = scratch / "line.wav"
-    subprocess.run(["espeak-ng", "-v", voice, "-s", "160", "-w", str(wav), text], check=True)
+    subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(wav), text], check=True)
     (samples,) = decode_channels(wav, "audio/wav", [ChannelRef(0, 0)], max_duration_s=120)
     return samples
 
 
-def build(lines: list[tuple[str, str]], scratch: Path) -> tuple[Path, list[tuple[float, float]]]:
+def build(
+    lines: list[tuple[str, str]], voice: str, speed: int, scratch: Path
+) -> tuple[Path, list[tuple[float, float]]]:
     """The call as a two-channel WAV, and the customer's line times."""
-    clips = [(who, speak(text, "en-us+f2" if who == "agent" else "en-us+m3", scratch)) for who, text in lines]
+    clips = [
+        (
+            who,
+            speak(text, AGENT_VOICE, 160, scratch) if who == "agent" else speak(text, voice, speed, scratch),
+        )
+        for who, text in lines
+    ]
     gap = int(0.8 * RATE)
     total = sum(len(c) for _, c in clips) + gap * (len(clips) + 1)
     channels = [np.zeros(total, dtype=np.float32), np.zeros(total, dtype=np.float32)]
@@ -159,6 +181,14 @@ def build(lines: list[tuple[str, str]], scratch: Path) -> tuple[Path, list[tuple
             spans.append((at / RATE, (at + len(samples)) / RATE))
         at += len(samples) + gap
     return write_wav(scratch / "call.wav", channels), spans
+
+
+def checked_only(result: dict[str, Any], redaction: Redaction) -> list[tuple[str, float, float]]:
+    """(type, start, end) of what the detector finds on the customer's words without any cue."""
+    words = [w for doc in result["channels"] if doc["label"] == "customer" for seg in doc["segments"]
+             for w in seg["words"]]  # fmt: skip
+    toks = tokens([(w["start"], w["end"], w["word"]) for w in words])
+    return [(f.type, words[f.first]["start"], words[f.last]["end"]) for f in find(toks, redaction.entities)]
 
 
 def main() -> int:
@@ -183,8 +213,10 @@ def main() -> int:
     in_text: dict[str, list[bool]] = {}  # the detector on the words as planted (no recognition errors)
     text_false_positives = 0
     audio_s = transcribe_s = redact_s = audio_redact_s = 0.0
-    for kind, lines in plan(random.Random(args.seed), args.calls):
-        path, spans = build(lines, scratch)
+    uncued: dict[str, list[bool]] = {}  # the checked readings only: without the cues of the other channel
+    uncued_false_positives = 0
+    for kind, lines, voice, speed in plan(random.Random(args.seed), args.calls):
+        path, spans = build(lines, voice, speed, scratch)
         started = time.perf_counter()
         result = run_pipeline("bench", path, "audio/wav", request, transcriber, max_duration_s=600, max_channels=2,
                               limits=config.decode_limits, scratch_dir=scratch / "decoded",
@@ -202,27 +234,37 @@ def main() -> int:
         audio_redact_s += time.perf_counter() - started
         said = [(0.0, 0.0, " " + w) for who, text in lines if who == "customer" for w in text.split()]
         on_text = {f.type for f in find(tokens(said), redaction.entities)}
+        checked = checked_only(result, redaction)
         if kind == "negative":
             false_positives.append(len(redacted["redactions"]))
             text_false_positives += len(on_text)
+            uncued_false_positives += len(checked)
             continue
         in_text.setdefault(kind, []).append(kind in on_text)
+        uncued.setdefault(kind, []).append(
+            any(t == kind and a < spans[-1][1] and b > spans[0][0] for t, a, b in checked)
+        )
         hit = any(r["type"] == kind and r["label"] == "customer" and r["start"] < spans[-1][1]
                   and r["end"] > spans[0][0] for r in redacted["redactions"])  # fmt: skip
         found.setdefault(kind, []).append(hit)
         if not hit:
             customer = [e["text"] for e in redacted["timeline"] if e["label"] == "customer"]
-            print(f"missed {kind}: said {lines[1:]!r}\n  heard {customer!r}", file=sys.stderr)
+            print(
+                f"missed {kind} ({voice}, {speed} wpm): said {lines[1:]!r}\n  heard {customer!r}",
+                file=sys.stderr,
+            )
     registry.close()
     print(f"model {args.model}, {sum(len(v) for v in found.values()) + len(false_positives)} calls, "
           f"{audio_s / 60:.1f} audio minutes (both channels counted once per call)")  # fmt: skip
-    print(f"{'class':<14}{'calls':>6}{'found':>7}{'recall':>8}{'on the planted text':>21}")
+    print(
+        f"{'class':<14}{'calls':>6}{'found':>7}{'recall':>8}{'without cues':>14}{'on the planted text':>21}"
+    )
     for kind, hits in found.items():
         print(f"{kind:<14}{len(hits):>6}{sum(hits):>7}{sum(hits) / len(hits):>8.3f}"
-              f"{sum(in_text[kind]) / len(in_text[kind]):>21.3f}")  # fmt: skip
+              f"{sum(uncued[kind]) / len(uncued[kind]):>14.3f}{sum(in_text[kind]) / len(in_text[kind]):>21.3f}")  # fmt: skip
     print(f"negative calls: {len(false_positives)}, false positives: {sum(false_positives)} "
-          f"({sum(false_positives) / max(1, len(false_positives)):.2f} per call; on the planted text: "
-          f"{text_false_positives})")  # fmt: skip
+          f"({sum(false_positives) / max(1, len(false_positives)):.2f} per call; without cues: "
+          f"{uncued_false_positives}; on the planted text: {text_false_positives})")  # fmt: skip
     minutes = audio_s / 60
     print(f"transcription: {transcribe_s / minutes:.2f} s per audio minute")
     print(f"text redaction: {1000 * redact_s / minutes:.2f} ms per audio minute "
