@@ -7,7 +7,13 @@ import dataclasses
 
 from multidict import MultiMapping
 
-from speechsvc.api.deepgram_params import deepgram_language, deepgram_model, deepgram_options, hotwords
+from speechsvc.api.deepgram_params import (
+    deepgram_language,
+    deepgram_model,
+    deepgram_options,
+    deepgram_redaction,
+    hotwords,
+)
 from speechsvc.api.deepgram_params import refuse_unsupported as refuse_prerecorded
 from speechsvc.api.params import parse_bool, parse_int
 from speechsvc.api.spec import DEEPGRAM_LIVE, check_known
@@ -39,10 +45,10 @@ def live_options(registry: ModelRegistry, query: MultiMapping[str]) -> tuple[Liv
     """The stream's options and its model's name; 400 for anything unknown or wrong."""
     check_known(query.keys(), DEEPGRAM_LIVE, "query parameter")
     refuse_prerecorded(query)
-    if any(name in query for name in ("redact", "redact_sub", "redact_audio")):
-        # finals would need a span that runs over several of them held back: not built yet
-        raise UnsupportedValue("redaction is not available on live streams yet: transcribe the saved call "
-                               "(save=true) or the recording with redact=…", param="redact")  # fmt: skip
+    redaction = deepgram_redaction(query)
+    if redaction is not None and redaction.audio is not None and not parse_bool(query, "save", False):
+        raise InvalidRequest("redact_audio needs save=true on a live stream: the redacted copy is the saved "
+                             "call's", param="redact_audio")  # fmt: skip
     if parse_bool(query, "diarize", False) or query.get("diarize_model"):
         raise UnsupportedValue("diarize is not available on live streams yet: send one party per channel "
                                "with multichannel=true", param="diarize")  # fmt: skip
@@ -75,6 +81,7 @@ def live_options(registry: ModelRegistry, query: MultiMapping[str]) -> tuple[Liv
         utterance_end_ms=utterance_end,
         vad_events=parse_bool(query, "vad_events", False),
         decoder=TranscribeOptions(language=language, hotwords=hotwords(query)),
+        redaction=redaction,
     )
     return options, spec.name
 
@@ -96,5 +103,6 @@ def saved_call(
     )  # fmt: skip
     shape = dataclasses.replace(deepgram_options(query), multichannel=True, utterances=True)
     return dataclasses.replace(
-        job, x_request_id=x_request_id, dialect="deepgram", dialect_options=shape.to_json()
-    )
+        job, x_request_id=x_request_id, dialect="deepgram", dialect_options=shape.to_json(),
+        redaction=deepgram_redaction(query),
+    )  # fmt: skip

@@ -236,7 +236,12 @@ DEEPGRAM_LIVE = {
     "multichannel": Param("true: each channel its own party, channel_index [c, n]; false (default): every channel "
                           "decoded on its own, all reported as channel [0, 1]", "boolean"),
     "diarize": Param("not available on live streams yet (true: 400): send one party per channel", "boolean"),
-    "redact": Param("not available on live streams yet: 400 unsupported_value (redact the saved call instead)"),
+    "redact": Param("pci, ssn, numbers or pii (true = pci), repeated or comma-separated: finals redacted before "
+                    "they are sent (one ending in an open number waits for the next, at most 8 s); interims "
+                    "redacted, or held back while a number may be open; README Redaction"),
+    "redact_sub": REDACT["redact_sub"],
+    "redact_audio": Param("with redact and save=true: the saved call keeps a redacted copy of its audio (true = "
+                          "beep, or silence); without save a 400"),
     "callback": Param("with save=true: the saved call's answer is delivered there when the stream ends"),
     "encoding": Param("linear16, mulaw or alaw (raw PCM, with sample_rate); none: containerised audio (Ogg/WebM "
                       "Opus, WAV, …) decoded as it arrives", enum=("linear16", "mulaw", "alaw")),

@@ -26,6 +26,9 @@ from speechsvc.live.endpoint import Event, Frontend, SpeechStart, Utterance
 from speechsvc.live.pcm import ContainerPcm, RawPcm
 from speechsvc.live.recording import CallRecorder
 from speechsvc.operations.metrics import Metrics
+from speechsvc.redact import Redaction
+from speechsvc.redact.cues import Cue
+from speechsvc.redact.live import LiveRedactor
 from speechsvc.results.deepgram_live import (
     LiveShape,
     live_words,
@@ -34,6 +37,7 @@ from speechsvc.results.deepgram_live import (
     speech_started,
     utterance_end,
 )
+from speechsvc.results.deepgram_words import DgWord
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +65,12 @@ class LiveOptions:
     utterance_end_ms: int | None = None
     vad_events: bool = False
     decoder: TranscribeOptions = field(default_factory=TranscribeOptions)
+    redaction: Redaction | None = None  # redact=…: finals redacted, interims too or held back (redact.live)
 
 
 class _Channel:
-    def __init__(self) -> None:
+    def __init__(self, redactor: LiveRedactor | None = None) -> None:
+        self.redactor = redactor
         self.items: deque[Utterance] = deque()
         self.wake = asyncio.Event()
         self.earlier = ""  # the text of its finals, the next one's prompt
@@ -94,6 +100,7 @@ class LiveSession:
         self._container: ContainerPcm | None = None
         self._container_done = asyncio.Event()
         self._channels: list[_Channel] = []
+        self._cues: list[Cue] = []  # what the channels said before a number (speechsvc.redact.cues)
         self._workers: list[asyncio.Task[None]] = []
         self._outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._sender = asyncio.create_task(self._send_all(), name="live-send")
@@ -170,7 +177,8 @@ class LiveSession:
 
     def _add_channel(self) -> None:
         number = len(self._channels)
-        self._channels.append(_Channel())
+        redaction = self.options.redaction
+        self._channels.append(_Channel(None if redaction is None else LiveRedactor(redaction, self._cues)))
         self._workers.append(asyncio.create_task(self._run_channel(number), name=f"live-channel-{number}"))
 
     # --- control ------------------------------------------------------------------------------------------
@@ -253,9 +261,13 @@ class LiveSession:
                 if channel.items:
                     item = channel.items.popleft()
                     if item is _END:
+                        if channel.redactor is not None:
+                            channel.redactor.flush()
                         return
                     await self._final(number, channel, item)
                 else:
+                    if channel.redactor is not None:
+                        channel.redactor.release_due(self.frontend.state(number)[0])
                     self._utterance_end(number, channel)
                     if self.options.interim_results and not self.finished:
                         await self._interim(number, channel)
@@ -279,8 +291,15 @@ class LiveSession:
         channel.interim_at = 0
         self._pending_s -= item.duration_s
         self._finals_open -= 1
-        self._emit(results_message(self.shape, number, item.start_s, item.duration_s, words, is_final=True,
-                                   speech_final=item.speech_final, from_finalize=item.from_finalize))  # fmt: skip
+
+        def emit(sent: list[DgWord]) -> None:
+            self._emit(results_message(self.shape, number, item.start_s, item.duration_s, sent, is_final=True,
+                                       speech_final=item.speech_final, from_finalize=item.from_finalize))  # fmt: skip
+
+        if channel.redactor is None:
+            emit(words)
+        else:  # a final ending in an open number waits for the next one; a Finalize flushes
+            channel.redactor.final(words, emit, hold=not item.from_finalize)
         if self._metrics is not None and item.audio is not None:
             self._metrics.live_final_latency.observe(time.monotonic() - item.heard_at)
 
@@ -299,11 +318,18 @@ class LiveSession:
         if channel.items or now_open is None or now_open[0] != start_s:
             return  # its final is on the way: an interim now would come after it
         words = live_words(transcript, start_s, len(audio) / SAMPLE_RATE_HZ, self.shape, number)
+        if channel.redactor is not None:
+            shown = channel.redactor.interim(words)
+            if shown is None:
+                return  # a span may be open: nothing until its final
+            words = shown
         self._emit(results_message(self.shape, number, start_s, len(audio) / SAMPLE_RATE_HZ, words,
                                    is_final=False, speech_final=False, from_finalize=False))  # fmt: skip
 
     def _utterance_end(self, number: int, channel: _Channel) -> None:
         if self.options.utterance_end_ms is None or channel.last_word_end is None:
+            return
+        if channel.redactor is not None and channel.redactor.holding:  # after the held final
             return
         clock_s, speaking = self.frontend.state(number)
         if not speaking and clock_s >= channel.last_word_end + self.options.utterance_end_ms / 1000:
