@@ -21,6 +21,8 @@ CUES = {
     "ssn": frozenset({"social", "ssn"}),
     "email": frozenset({"email", "mail"}),
 }
+# two words in a row: "the long number" is what British call centres call the card number
+CUE_PHRASES = {"credit_card": (("long", "number"),)}
 CUED_DIGITS = {"credit_card": (12, 20), "ssn": (8, 10)}
 
 
@@ -33,13 +35,19 @@ class Cue:
 
 
 def cues_in(toks: Sequence[Token]) -> list[Cue]:
-    """The cue words among one channel's tokens."""
-    return [
+    """The cue words (and CUE_PHRASES) among one channel's tokens."""
+    found = [
         Cue(kind, tok.end)
         for tok in toks
         for kind, words in CUES.items()
         if any(p in words for p in tok.parts)
     ]
+    atoms = [(tok, part) for tok in toks for part in tok.parts]
+    for kind, phrases in CUE_PHRASES.items():
+        for n in range(1, len(atoms)):
+            if (atoms[n - 1][1], atoms[n][1]) in phrases:
+                found.append(Cue(kind, atoms[n][0].end))
+    return found
 
 
 def cued(cues: Sequence[Cue], kind: str, start_s: float) -> bool:

@@ -121,3 +121,9 @@ def test_oh_heard_as_all_inside_a_card() -> None:
     assert [f[0] for f in found("It's 4539 1488 all 343 6467", entities=frozenset({"credit_card"}))] == [
         "credit_card"
     ]
+
+
+def test_the_long_number_is_a_card_cue() -> None:
+    heard = "It's in 5 0 6 9 2 0 5 | 7 5 5 9 4 7 0 6"  # a 9 dropped: 15 digits, Luhn fails
+    assert [f[0] for f in found(heard, "The long number please.")] == ["credit_card"]
+    assert found(heard, "The number please.") == [] and found(heard, "How long is it?") == []
