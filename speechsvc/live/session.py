@@ -267,7 +267,7 @@ class LiveSession:
                     await self._final(number, channel, item)
                 else:
                     if channel.redactor is not None:
-                        channel.redactor.release_due(self.frontend.state(number)[0])
+                        channel.redactor.release_due(*self.frontend.state(number))
                     self._utterance_end(number, channel)
                     if self.options.interim_results and not self.finished:
                         await self._interim(number, channel)

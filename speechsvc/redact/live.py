@@ -46,6 +46,7 @@ class LiveRedactor:
         self._cues = cues  # shared by the stream's channels: the agent asks, the customer answers
         self._context: list[DgWord] = []  # earlier finals' words, as heard, sent already (redacted)
         self._held: list[_Held] = []
+        self._due = False  # release_due found the held finals due on its last call
 
     @property
     def holding(self) -> bool:
@@ -55,6 +56,7 @@ class LiveRedactor:
         """A new final: emitted (with any held before it) redacted now, or held while its number is open.
         `hold=False` (a Finalize, the end of the stream) sends everything now."""
         self._held.append(_Held(words, emit))
+        self._due = False
         self._cues += cues_in(tokens([(w.start, w.end, " " + w.punctuated) for w in words]))
         if words:
             horizon = words[-1].end - CUE_S
@@ -65,10 +67,14 @@ class LiveRedactor:
             return
         self._send(spans)
 
-    def release_due(self, clock_s: float) -> None:
-        """Held finals go out once HOLD_S of the stream has passed after their last word."""
-        if self._held and clock_s >= self._held_end() + HOLD_S:
+    def release_due(self, clock_s: float, speaking: bool) -> None:
+        """Held finals go out once HOLD_S of the stream has passed after their last word with the channel
+        silent, seen so on two calls in a row (the session's ticks): an utterance the endpointer has just
+        closed is on its way to the session in between, and its final may hold the rest of the number."""
+        due = bool(self._held) and not speaking and clock_s >= self._held_end() + HOLD_S
+        if due and self._due:
             self._send(self._spans([w for held in self._held for w in held.words]))
+        self._due = due
 
     def flush(self) -> None:
         """Everything held goes out (the end of the stream)."""
