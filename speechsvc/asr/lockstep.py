@@ -318,9 +318,9 @@ class ChannelModel:
 
     def generate(self, encoder_output: Encoded, prompts: list[list[int]], **kwargs: Any) -> list[Any]:
         (prompt,) = prompts  # the sequential decoder asks for one window at a time
-        # CTranslate2 batches prompts only when <|startoftranscript|> stands at the same position in each,
-        # that is, with as many tokens of previous text: a channel's prompt is never cut to fit a batch
-        group = (_frozen(kwargs), prompt.index(self._sot) if self._sot in prompt else -1)
+        # batched with <|startoftranscript|> at one position (never cut to fit) and windows of one length (live)
+        sot_at = prompt.index(self._sot) if self._sot in prompt else -1
+        group = (_frozen(kwargs), sot_at, encoder_output.array.shape)
         result = self._batcher.call(
             self._channel, self._job_key, "generate", group, encoder_output, prompt, kwargs
         )
@@ -328,7 +328,7 @@ class ChannelModel:
 
     def align(self, encoder_output: Encoded, start_sequence: list[int], text_tokens: list[list[int]],
               num_frames: list[int], median_filter_width: int = 7) -> list[Any]:  # fmt: skip
-        group = (tuple(start_sequence), median_filter_width)
+        group = (tuple(start_sequence), median_filter_width, encoder_output.array.shape)
         return self._batcher.call(self._channel, self._job_key, "align", group, encoder_output, text_tokens,  # type: ignore[no-any-return]
                                   num_frames, start_sequence, median_filter_width)  # fmt: skip
 
