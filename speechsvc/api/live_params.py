@@ -7,6 +7,7 @@ import dataclasses
 
 from multidict import MultiMapping
 
+from speechsvc import diarize
 from speechsvc.api.deepgram_params import deepgram_language, deepgram_model, deepgram_options, hotwords
 from speechsvc.api.deepgram_params import refuse_unsupported as refuse_prerecorded
 from speechsvc.api.params import parse_bool, parse_int
@@ -14,7 +15,7 @@ from speechsvc.api.spec import DEEPGRAM_LIVE, check_known
 from speechsvc.asr.engine import SAMPLE_RATE_HZ, TranscribeOptions
 from speechsvc.asr.models import ModelRegistry
 from speechsvc.config import Config
-from speechsvc.errors import InvalidRequest, UnsupportedValue
+from speechsvc.errors import DiarizationUnavailable, InvalidRequest, UnsupportedValue
 from speechsvc.jobs.model import JobRequest
 from speechsvc.live.pcm import MAX_CHANNELS, RAW_ENCODINGS
 from speechsvc.live.session import DEFAULT_PAUSE_MS, LiveOptions
@@ -35,6 +36,18 @@ def _endpointing(query: MultiMapping[str]) -> int | None:
     return parse_int(query, "endpointing", DEFAULT_PAUSE_MS, 0, MAX_ENDPOINTING_MS)
 
 
+def _diarize(query: MultiMapping[str], channels: int) -> bool:
+    if not (parse_bool(query, "diarize", False) or (query.get("diarize_model") or "").strip()):
+        return False
+    if channels > 1:
+        raise UnsupportedValue("diarize is for a mono stream (channels=1): with several channels send one party "
+                               "per channel with multichannel=true", param="diarize")  # fmt: skip
+    if not diarize.available():
+        raise DiarizationUnavailable(f"speaker diarization is not installed on this server: {diarize.INSTALL_HINT}",
+                                     param="diarize")  # fmt: skip
+    return True
+
+
 def live_options(registry: ModelRegistry, query: MultiMapping[str]) -> tuple[LiveOptions, str]:
     """The stream's options and its model's name; 400 for anything unknown or wrong."""
     check_known(query.keys(), DEEPGRAM_LIVE, "query parameter")
@@ -43,9 +56,6 @@ def live_options(registry: ModelRegistry, query: MultiMapping[str]) -> tuple[Liv
         # finals would need a span that runs over several of them held back: not built yet
         raise UnsupportedValue("redaction is not available on live streams yet: transcribe the saved call "
                                "(save=true) or the recording with redact=…", param="redact")  # fmt: skip
-    if parse_bool(query, "diarize", False) or query.get("diarize_model"):
-        raise UnsupportedValue("diarize is not available on live streams yet: send one party per channel "
-                               "with multichannel=true", param="diarize")  # fmt: skip
     encoding = (query.get("encoding") or "").strip().lower() or None
     if encoding is not None and encoding not in RAW_ENCODINGS:
         raise UnsupportedValue(f"encoding must be one of {', '.join(RAW_ENCODINGS)}, or none for containerised "
@@ -74,6 +84,7 @@ def live_options(registry: ModelRegistry, query: MultiMapping[str]) -> tuple[Liv
         endpointing_ms=_endpointing(query),
         utterance_end_ms=utterance_end,
         vad_events=parse_bool(query, "vad_events", False),
+        diarize=_diarize(query, channels),
         decoder=TranscribeOptions(language=language, hotwords=hotwords(query)),
     )
     return options, spec.name

@@ -12,7 +12,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,7 @@ from speechsvc.live.decoder import decode_utterance, options_for
 from speechsvc.live.endpoint import Event, Frontend, SpeechStart, Utterance
 from speechsvc.live.pcm import ContainerPcm, RawPcm
 from speechsvc.live.recording import CallRecorder
+from speechsvc.live.speakers import LiveSpeakers
 from speechsvc.operations.metrics import Metrics
 from speechsvc.results.deepgram_live import (
     LiveShape,
@@ -33,6 +34,7 @@ from speechsvc.results.deepgram_live import (
     speech_started,
     utterance_end,
 )
+from speechsvc.results.deepgram_words import DgWord
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ class LiveOptions:
     endpointing_ms: int | None = DEFAULT_PAUSE_MS  # None: endpointing=false
     utterance_end_ms: int | None = None
     vad_events: bool = False
+    diarize: bool = False  # a mono stream's speakers (speechsvc.live.speakers)
     decoder: TranscribeOptions = field(default_factory=TranscribeOptions)
 
 
@@ -68,6 +71,7 @@ class _Channel:
         self.wake = asyncio.Event()
         self.interim_at = 0  # samples of the open utterance at its last interim
         self.last_word_end: float | None = None  # for UtteranceEnd
+        self.speakers: LiveSpeakers | None = None  # diarize=true: made on its first final
 
 
 class LiveSession:
@@ -270,6 +274,7 @@ class LiveSession:
     async def _final(self, number: int, channel: _Channel, item: Utterance) -> None:
         transcript = None if item.audio is None else await self._decode(number, item.audio, False)
         words = live_words(transcript, item.start_s, item.duration_s, self.shape, number)
+        words = await self._with_speaker(channel, item, words)
         if words:
             channel.last_word_end = words[-1].end
         channel.interim_at = 0
@@ -279,6 +284,14 @@ class LiveSession:
                                    speech_final=item.speech_final, from_finalize=item.from_finalize))  # fmt: skip
         if self._metrics is not None and item.audio is not None:
             self._metrics.live_final_latency.observe(time.monotonic() - item.heard_at)
+
+    async def _with_speaker(self, channel: _Channel, item: Utterance, words: list[DgWord]) -> list[DgWord]:
+        if not self.options.diarize or not words or item.audio is None:
+            return words
+        if channel.speakers is None:
+            channel.speakers = LiveSpeakers()
+        speaker = await self._loop.run_in_executor(self._executor, channel.speakers.assign, item.audio)
+        return [replace(word, speaker=speaker) for word in words]
 
     async def _interim(self, number: int, channel: _Channel) -> None:
         if self._finals_open:
