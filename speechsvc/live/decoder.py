@@ -21,7 +21,8 @@ from speechsvc.asr.engine import (
     WhisperEngine,
     transcribe_with,
 )
-from speechsvc.asr.lockstep import LIVE_PREFIX, LockstepWhisperEngine, Preparing, channel_whisper
+from speechsvc.asr.lockstep import LIVE_PREFIX
+from speechsvc.asr.lockstep_channels import LockstepWhisperEngine, Preparing, channel_whisper
 
 # interims: greedy, no fallback, no alignment (their words are timed evenly); finals: the jobs' settings
 INTERIM = TranscribeOptions(beam_size=1, temperature=0.0, word_timestamps=False, vad=False)
