@@ -53,11 +53,12 @@ def cluster(embeddings: Embeddings, count: SpeakerCount) -> Labels:
     if low == high:
         return _refine(embeddings, fcluster(tree, t=min(high, n), criterion="maxclust") - 1)
     best, best_score = np.zeros(n, np.int64), -np.inf
+    distance = 1.0 - embeddings @ embeddings.T  # once, for every k's silhouette
     for k in range(max(2, low), min(high, n // MIN_SPEAKER_WINDOWS) + 1):
         labels = _partition(embeddings, tree, k)
         if labels is None or (low <= 1 and _nearest_distance(embeddings, labels) < DISTINCT_DISTANCE):
             continue
-        score = silhouette(embeddings, labels)
+        score = silhouette(embeddings, labels, distance)
         if score > best_score:
             best, best_score = labels, score
     if best_score == -np.inf and low >= 2:  # bounds above what the windows allow: the nearest that holds
@@ -103,10 +104,11 @@ def _centroids_of(embeddings: Embeddings, labels: Labels, clusters: npt.NDArray[
     return centroids
 
 
-def silhouette(embeddings: Embeddings, labels: Labels) -> float:
+def silhouette(embeddings: Embeddings, labels: Labels, distance: Embeddings | None = None) -> float:
     """The mean silhouette of a clustering on cosine distance: for each window, how much nearer it is to its
     own speaker's other windows than to the nearest other speaker's (-1..1)."""
-    distance = 1.0 - embeddings @ embeddings.T
+    if distance is None:
+        distance = 1.0 - embeddings @ embeddings.T
     k = int(labels.max()) + 1
     members = np.eye(k, dtype=np.float32)[labels]  # (n, k) one-hot
     sizes = members.sum(axis=0)
