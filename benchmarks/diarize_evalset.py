@@ -18,6 +18,7 @@ when all its speakers with solo speech are report speakers, to the tuning set wh
 from __future__ import annotations
 
 import collections
+import hashlib
 import itertools
 import subprocess
 import sys
@@ -33,6 +34,9 @@ import numpy.typing as npt
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "build" / "diarize-evalset"
 SOURCE = "pyannote.audio==4.0.7"
+SOURCE_SHA256 = (
+    "3a903dfb5ca711d134cc2522561c9158b186836f5d62e8a57c46c6648e8a8229"  # the sdist, so the set never drifts
+)
 RATE = 16000
 MIN_SOLO_S = 1.0
 REPORT = ("FEE083", "MÉO069", "MEE009", "FEE078", "MEE068", "MEE012", "speaker90", "speaker91")
@@ -63,6 +67,8 @@ def data_dir(cache_dir: Path = CACHE) -> Path:
     subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", SOURCE,
                     "-d", str(cache_dir), "-q"], check=True)  # fmt: skip
     (archive,) = cache_dir.glob("pyannote_audio-*.tar.gz")
+    if hashlib.sha256(archive.read_bytes()).hexdigest() != SOURCE_SHA256:
+        raise SystemExit(f"{archive} is not the sdist this evaluation set was built from")
     target.mkdir(exist_ok=True)
     with tarfile.open(archive) as tar:
         for member in tar.getmembers():
