@@ -1,7 +1,7 @@
 """Live streams under load: N concurrent stereo calls streamed at real time to a real server (N = 1, 2, 4, 8),
 alone and beside a burst of file jobs.
 
-    python benchmarks/bench_live.py [--streams 1,2,4,8] [--lines 6] [--burst 4]
+    python benchmarks/bench_live.py [--streams 1,2,4,8] [--lines 6] [--burst 4] [--compare-with TREE]
 
 The calls are the dialogue fixtures (tests/dialogue_calls.py: agent and customer on their own channels, known
 texts and times). Reported per N: final latency p50/p90, from the moment the chunk holding a turn's last
@@ -137,32 +137,63 @@ def main() -> int:
     parser.add_argument("--lines", type=int, default=6, help="lines of the dialogue script per call")
     parser.add_argument("--burst", type=int, default=4, help="file jobs submitted beside the streams")
     parser.add_argument("--model", default="tiny.en")
+    parser.add_argument(
+        "--compare-with",
+        default=None,
+        metavar="TREE",
+        help="also run the server from this source tree (another commit's checkout), each row's runs "
+        "alternating between the two (A B, then B A), to see what a change moved in the same run",
+    )
     args = parser.parse_args()
     the_call = call(TURN_TAKING[: args.lines])
+    trees: list[str | None] = [None] if args.compare_with is None else [None, args.compare_with]
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as scratch:
         wav = write_wav(Path(scratch) / "call.wav", list(the_call.channels))
-        server = Server(Path(scratch) / "data", "--model", args.model).start()
+        servers = [start(Path(scratch) / f"data{k}", args.model, tree) for k, tree in enumerate(trees)]
         try:
-            baseline = file_wer(server, wav, the_call)
-            rows = [
-                run(server, the_call, n, burst, wav)
-                for n in map(int, args.streams.split(","))
-                for burst in (0, args.burst)
-            ]
+            baseline = file_wer(servers[0], wav, the_call)
+            rows: list[dict[str, Any]] = []
+            settings = [(n, burst) for n in map(int, args.streams.split(",")) for burst in (0, args.burst)]
+            for number, (n, burst) in enumerate(settings):
+                order = range(len(servers)) if number % 2 == 0 else reversed(range(len(servers)))
+                found = {k: run(servers[k], the_call, n, burst, wav) for k in order}
+                rows += [{**found[k], "tree": trees[k] or "this tree"} for k in range(len(servers))]
         finally:
-            server.stop()
+            for server in servers:
+                server.stop()
+    load = (load + os.getloadavg()[0]) / 2
     duration = len(the_call.channels[0]) / RATE
-    print(f"{args.model}, {duration:.0f} s stereo calls, {os.cpu_count()} cores; file WER {baseline:.3f}")
-    print("| streams | burst | turns | final p50 s | final p90 s | finals WER | cores busy |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"{args.model}, {duration:.0f} s stereo calls, {os.cpu_count()} cores, load average ~{load:.1f}; "
+          f"file WER {baseline:.3f}")  # fmt: skip
+    print("| tree | streams | burst | turns | final p50 s | final p90 s | finals WER | cores busy |")
+    print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(
-            f"| {row['n']} | {row['burst']} | {row['turns']} | {row['p50']:.2f} | {row['p90']:.2f} | "
-            f"{row['wer']:.3f} | {row['cores']:.2f} |"
+            f"| {row['tree']} | {row['n']} | {row['burst']} | {row['turns']} | {row['p50']:.2f} | "
+            f"{row['p90']:.2f} | {row['wer']:.3f} | {row['cores']:.2f} |"
         )
-    fits = [row["n"] for row in rows if row["p90"] < P90_LIMIT_S]
-    print(f"largest N with p90 < {P90_LIMIT_S:g} s: {max(fits) if fits else 0}")
+    for tree in dict.fromkeys(row["tree"] for row in rows):
+        fits = [row["n"] for row in rows if row["tree"] == tree and row["p90"] < P90_LIMIT_S]
+        print(f"{tree}: largest N with p90 < {P90_LIMIT_S:g} s: {max(fits) if fits else 0}")
     return 0
+
+
+def start(data_dir: Path, model: str, tree: str | None) -> Server:
+    """The server from this checkout, or from the source tree `tree`: its PYTHONPATH, and its working
+    directory too (`python -m` puts the working directory first on the path)."""
+    saved, cwd = os.environ.get("PYTHONPATH"), os.getcwd()
+    if tree is not None:
+        os.environ["PYTHONPATH"] = tree
+        os.chdir(tree)
+    try:
+        return Server(data_dir, "--model", model).start()
+    finally:
+        os.chdir(cwd)
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from aiohttp.abc import AbstractResolver
 from aiohttp.resolver import ThreadedResolver
 
 from speechsvc.access.auth import Authenticator, RateLimiter, is_loopback
-from speechsvc.api import deepgram, live, openai, openapi, ops, raw, uploads
+from speechsvc.api import deepgram, live, live_page, openai, openapi, ops, raw, uploads
 from speechsvc.api.keys import (
     AUTH,
     CONFIG,
@@ -219,6 +219,7 @@ def create_app(
         app.add_routes(uploads.routes)
         app.add_routes(deepgram.routes)
         app.add_routes(live.routes)
+        app.add_routes(live_page.routes)
     app.add_routes(ops.routes)
     if role != "worker":
         app.add_routes(openapi.routes)

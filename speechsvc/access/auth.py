@@ -31,8 +31,11 @@ from speechsvc.store import Store
 KEY_PREFIX = "ssk_"
 TOUCH_INTERVAL_S = 60.0  # last_used_at is written at most this often per key
 RATE_WINDOW_S = 60.0
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"})
-OPEN_PREFIXES = ("/docs/static/",)  # the docs page's own script and style
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/live"})
+OPEN_PREFIXES = (
+    "/docs/static/",
+    "/live/static/",
+)  # the pages' own scripts and style (the socket needs a key)
 Clock = Callable[[], float]
 
 

@@ -16,12 +16,14 @@ HTML_CSP = (
 )
 
 
-def script_csp(inline_script: str) -> str:
-    """The policy of a page that runs its own scripts (/docs): files from this origin, the one inline
-    script by its hash."""
-    digest = base64.b64encode(hashlib.sha256(inline_script.encode()).digest()).decode()
+def script_csp(inline_script: str | None = None) -> str:
+    """The policy of a page that runs its own scripts (/docs, /live): files from this origin, and the one
+    inline script, if any, by its hash."""
+    scripts = "'self'"
+    if inline_script is not None:
+        scripts += f" 'sha256-{base64.b64encode(hashlib.sha256(inline_script.encode()).digest()).decode()}'"
     return (
-        f"default-src 'none'; script-src 'self' 'sha256-{digest}'; style-src 'self' 'unsafe-inline'; "
+        f"default-src 'none'; script-src {scripts}; style-src 'self' 'unsafe-inline'; "
         "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'none'; "
         "form-action 'none'; frame-ancestors 'none'"
     )

@@ -46,7 +46,7 @@ async def listen_live(request: web.Request) -> web.StreamResponse:
     request_id = uuid.uuid4().hex
     dg = deepgram_options(query)
     shape = LiveShape(request_id, model, options.channels if options.multichannel else 1, dg.punctuate,
-                      dg.profanity_filter, dg.replace)  # fmt: skip
+                      dg.profanity_filter, dg.replace, diarize=options.diarize)  # fmt: skip
     ws = web.WebSocketResponse(protocols=SUBPROTOCOLS, max_msg_size=MAX_FRAME_BYTES, autoping=True)
     ws.headers["dg-request-id"] = request_id
     await ws.prepare(request)

@@ -7,6 +7,7 @@ import dataclasses
 
 from multidict import MultiMapping
 
+from speechsvc import diarize
 from speechsvc.api.deepgram_params import (
     deepgram_language,
     deepgram_model,
@@ -20,7 +21,7 @@ from speechsvc.api.spec import DEEPGRAM_LIVE, check_known
 from speechsvc.asr.engine import SAMPLE_RATE_HZ, TranscribeOptions
 from speechsvc.asr.models import ModelRegistry
 from speechsvc.config import Config
-from speechsvc.errors import InvalidRequest, UnsupportedValue
+from speechsvc.errors import DiarizationUnavailable, InvalidRequest, UnsupportedValue
 from speechsvc.jobs.model import JobRequest
 from speechsvc.live.pcm import MAX_CHANNELS, RAW_ENCODINGS
 from speechsvc.live.session import DEFAULT_PAUSE_MS, LiveOptions
@@ -41,6 +42,18 @@ def _endpointing(query: MultiMapping[str]) -> int | None:
     return parse_int(query, "endpointing", DEFAULT_PAUSE_MS, 0, MAX_ENDPOINTING_MS)
 
 
+def _diarize(query: MultiMapping[str], channels: int) -> bool:
+    if not (parse_bool(query, "diarize", False) or (query.get("diarize_model") or "").strip()):
+        return False
+    if channels > 1:
+        raise UnsupportedValue("diarize is for a mono stream (channels=1): with several channels send one party "
+                               "per channel with multichannel=true", param="diarize")  # fmt: skip
+    if not diarize.available():
+        raise DiarizationUnavailable(f"speaker diarization is not installed on this server: {diarize.INSTALL_HINT}",
+                                     param="diarize")  # fmt: skip
+    return True
+
+
 def live_options(registry: ModelRegistry, query: MultiMapping[str]) -> tuple[LiveOptions, str]:
     """The stream's options and its model's name; 400 for anything unknown or wrong."""
     check_known(query.keys(), DEEPGRAM_LIVE, "query parameter")
@@ -49,9 +62,6 @@ def live_options(registry: ModelRegistry, query: MultiMapping[str]) -> tuple[Liv
     if redaction is not None and redaction.audio is not None and not parse_bool(query, "save", False):
         raise InvalidRequest("redact_audio needs save=true on a live stream: the redacted copy is the saved "
                              "call's", param="redact_audio")  # fmt: skip
-    if parse_bool(query, "diarize", False) or query.get("diarize_model"):
-        raise UnsupportedValue("diarize is not available on live streams yet: send one party per channel "
-                               "with multichannel=true", param="diarize")  # fmt: skip
     encoding = (query.get("encoding") or "").strip().lower() or None
     if encoding is not None and encoding not in RAW_ENCODINGS:
         raise UnsupportedValue(f"encoding must be one of {', '.join(RAW_ENCODINGS)}, or none for containerised "
@@ -80,6 +90,7 @@ def live_options(registry: ModelRegistry, query: MultiMapping[str]) -> tuple[Liv
         endpointing_ms=_endpointing(query),
         utterance_end_ms=utterance_end,
         vad_events=parse_bool(query, "vad_events", False),
+        diarize=_diarize(query, channels),
         decoder=TranscribeOptions(language=language, hotwords=hotwords(query)),
         redaction=redaction,
     )

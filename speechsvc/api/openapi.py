@@ -89,6 +89,8 @@ ROUTES = (
     Route("GET", "/openapi.json", "This document", "operations", public=True, responses={"200": "OpenAPI 3.1"}),
     Route("GET", "/docs", "An interactive page over this document", "operations", public=True,
           responses={"200": "HTML"}),
+    Route("GET", "/live", "Live captions: stream the microphone or a file to GET /v1/listen, see each channel's "
+          "captions as they come", "operations", public=True, responses={"200": "HTML"}),
 )  # fmt: skip
 
 

@@ -235,7 +235,8 @@ DEEPGRAM_LIVE = {
     **{name: DEEPGRAM_LISTEN[name] for name in _LIVE_SHARED},
     "multichannel": Param("true: each channel its own party, channel_index [c, n]; false (default): every channel "
                           "decoded on its own, all reported as channel [0, 1]", "boolean"),
-    "diarize": Param("not available on live streams yet (true: 400): send one party per channel", "boolean"),
+    "diarize": Param("true on a mono stream (channels=1): a speaker on every word of the finals, matched online "
+                     "utterance by utterance (needs speechsvc[diarize]); with several channels a 400", "boolean"),
     "redact": Param("pci, ssn, numbers or pii (true = pci), repeated or comma-separated: finals redacted before "
                     "they are sent (one ending in an open number waits for the next, at most 8 s); interims "
                     "redacted, or held back while a number may be open; README Redaction"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -91,6 +91,7 @@ class ChannelBatching(Protocol):
         channels: list[npt.NDArray[np.float32]],
         options: TranscribeOptions,
         on_progress: Callable[[int, float], None],
+        speech: Sequence[list[tuple[int, int]]] | None = None,  # each channel's VAD regions, when known
     ) -> list[ChannelTranscript]: ...
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from speechsvc.asr.engine import Transcriber, WhisperEngine
-from speechsvc.asr.lockstep import LockstepWhisperEngine
+from speechsvc.asr.lockstep_channels import LockstepWhisperEngine
 from speechsvc.errors import ModelNotFound
 
 log = logging.getLogger(__name__)

@@ -24,10 +24,12 @@ VAD_BLOCK_S = (
     120.0  # VAD runs on blocks this long: its memory stays bounded (Silero holds ~100 MB per minute)
 )
 
+Regions = list[tuple[int, int]]  # speech_regions' answer: sample offsets
+
 
 def speech_regions(
     audio: npt.NDArray[np.float32], block_s: float = VAD_BLOCK_S, min_silence_ms: int = MIN_PAUSE_MS
-) -> list[tuple[int, int]]:
+) -> Regions:
     """Silero VAD's speech regions (sample offsets), found block by block so that a long channel (a
     memory-mapped file) is never copied whole; a region cut by a block boundary is joined again."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
@@ -47,13 +49,17 @@ def speech_regions(
     return regions
 
 
-def cut_points(audio: npt.NDArray[np.float32], piece_s: float = PIECE_S) -> list[int]:
+def cut_points(
+    audio: npt.NDArray[np.float32], piece_s: float = PIECE_S, speech: Regions | None = None
+) -> list[int]:
     """Where to cut a channel (sample offsets): in the first pause after every piece_s of audio, in its
     middle when it is short; a long silence is cut every piece_s, so that no piece of silence holds more
-    than piece_s either. Empty for a channel shorter than 1.5 * piece_s, or speech without a pause."""
+    than piece_s either. Empty for a channel shorter than 1.5 * piece_s, or speech without a pause.
+    `speech`: the channel's speech_regions when the caller has them already (the VAD reads it once)."""
     if len(audio) < 1.5 * piece_s * SAMPLE_RATE_HZ:
         return []
-    speech = speech_regions(audio)
+    if speech is None:
+        speech = speech_regions(audio)
     edges = [0, *(bound for region in speech for bound in region), len(audio)]
     pauses = [(edges[i], edges[i + 1]) for i in range(0, len(edges), 2) if edges[i + 1] > edges[i]]
     piece = int(piece_s * SAMPLE_RATE_HZ)
@@ -69,9 +75,11 @@ def cut_points(audio: npt.NDArray[np.float32], piece_s: float = PIECE_S) -> list
     return cuts
 
 
-def pieces(audio: npt.NDArray[np.float32], piece_s: float = PIECE_S) -> list[tuple[int, int]]:
+def pieces(
+    audio: npt.NDArray[np.float32], piece_s: float = PIECE_S, speech: Regions | None = None
+) -> list[tuple[int, int]]:
     """The channel as (start, end) sample ranges: one range unless it is long."""
-    bounds = [0, *cut_points(audio, piece_s), len(audio)]
+    bounds = [0, *cut_points(audio, piece_s, speech), len(audio)]
     return list(itertools.pairwise(bounds))
 
 

@@ -27,15 +27,32 @@ class Span:
     speaker: int
 
 
+@dataclass(frozen=True)
+class SpeechEmbeddings:
+    """One channel's speech as the speaker model saw it: an embedding per window, whether each window lies
+    inside one stretch of speech, and for each block of speech the channel sample of every mel frame and
+    the window that labels it. Clustering these is cheap; computing them is the speaker model's work."""
+
+    embeddings: npt.NDArray[np.float32]
+    pure: npt.NDArray[np.bool_]
+    frames: tuple[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int], ...]  # positions, window, offset
+
+
 def speaker_spans(encoder: VoiceEncoder, audio: npt.NDArray[np.float32], count: SpeakerCount) -> list[Span]:
     """Labelled speech of one 16 kHz channel, in time order, speakers numbered by first appearance."""
+    speech = embed_speech(encoder, audio)
+    return [] if speech is None else label_spans(speech, count)
+
+
+def embed_speech(encoder: VoiceEncoder, audio: npt.NDArray[np.float32]) -> SpeechEmbeddings | None:
+    """The speaker model over one 16 kHz channel's speech (None without speech)."""
     regions = speech_regions(audio, min_silence_ms=MIN_SILENCE_MS)
     if not regions:
-        return []
+        return None
     gain = _gain(audio, regions)
     embeddings: list[npt.NDArray[np.float32]] = []
     pure: list[npt.NDArray[np.bool_]] = []
-    frames: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int]] = []  # positions, window, offset
+    frames: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int]] = []
     for block in _blocks(regions):
         speech = (
             np.concatenate([np.asarray(audio[start:end], dtype=np.float32) for start, end in block]) * gain
@@ -46,9 +63,14 @@ def speaker_spans(encoder: VoiceEncoder, audio: npt.NDArray[np.float32], count: 
         frames.append((_positions(block, len(mel)), window_of_frame, sum(len(e) for e in embeddings)))
         embeddings.append(encoder.embed_frames(mel, starts))
         pure.append(within)
-    labels = _smooth(cluster_pure(np.concatenate(embeddings), np.concatenate(pure), count))
+    return SpeechEmbeddings(np.concatenate(embeddings), np.concatenate(pure), tuple(frames))
+
+
+def label_spans(speech: SpeechEmbeddings, count: SpeakerCount) -> list[Span]:
+    """The embedded speech clustered into speakers, as labelled spans in time order."""
+    labels = _smooth(cluster_pure(speech.embeddings, speech.pure, count))
     spans: list[Span] = []
-    for positions, window_of_frame, offset in frames:
+    for positions, window_of_frame, offset in speech.frames:
         for position, label in zip(
             positions.tolist(), labels[window_of_frame + offset].tolist(), strict=True
         ):

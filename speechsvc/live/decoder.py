@@ -21,19 +21,20 @@ from speechsvc.asr.engine import (
     WhisperEngine,
     transcribe_with,
 )
-from speechsvc.asr.lockstep import LIVE_PREFIX, LockstepWhisperEngine, Preparing, channel_whisper
+from speechsvc.asr.lockstep import LIVE_PREFIX
+from speechsvc.asr.lockstep_channels import LockstepWhisperEngine, Preparing, channel_whisper
 
-PROMPT_CHARS = 400  # of the channel's earlier finals, as the decoder's prompt (Whisper keeps ~220 tokens)
 # interims: greedy, no fallback, no alignment (their words are timed evenly); finals: the jobs' settings
 INTERIM = TranscribeOptions(beam_size=1, temperature=0.0, word_timestamps=False, vad=False)
 FINAL = TranscribeOptions(vad=False)  # the file jobs' settings: beam 5, alignment, temperature fallback
 AFTER_SPEECH_S = 0.1  # a segment that starts this close to the utterance's end is in its padding: dropped
-# Whisper encodes 30 s windows; an interim is encoded in a shorter one (CTranslate2 takes any length), 2-3
-# times faster on the CPU. Measured on the dialogue fixtures with tiny.en: the utterance plus 5 s, in steps
-# of 10 s, read as well as 30 s without a prompt (summed WER 1.42 vs 1.38 over 12 lines); plus 1 s in steps
-# of 2 s looped on one line ("So can you cancel…" x 8). With the earlier finals as the prompt the short
-# window added "Thank you." after the speech, and looped without the temperature fallback: finals keep
-# the full window.
+# Whisper encodes 30 s windows; an utterance is encoded in a shorter one (CTranslate2 takes any length): the
+# utterance plus 5 s, in steps of 10 s. No prompt: the channel's earlier finals as the prompt made tiny.en
+# worse, not better. Measured with benchmarks/bench_live_finals.py (29 utterances the endpointer cut from
+# JFK, the stereo corpus file and a dialogue call; tiny.en, 2 loaded cores), decode p50 and dialogue WER:
+# 30 s window with the prompt 1.47 s, 0.254; 30 s without 1.30 s, 0.097; short window with the prompt
+# 0.51 s, 1.625 (it adds "Thank you." and loops); short without 0.28 s, 0.128 (JFK and stereo as the
+# 30 s window). Plus 1 s in steps of 2 s looped on a line ("So can you cancel…" x 8).
 WINDOW_MARGIN_S = 5.0
 WINDOW_STEP_S = 10.0
 FULL_WINDOW_FRAMES = 3000  # 30 s of 10 ms feature frames
@@ -45,11 +46,12 @@ def decode_utterance(
     channel: int,
     audio: npt.NDArray[np.float32],
     options: TranscribeOptions,
-    interim: bool = False,
+    frames: int | None = None,
 ) -> ChannelTranscript:
-    """One utterance (blocking: run it on a thread). `options` carry the language, hotwords and prompt;
-    an interim is encoded in a short window."""
-    frames = window_frames(len(audio) / SAMPLE_RATE_HZ) if interim else FULL_WINDOW_FRAMES
+    """One utterance (blocking: run it on a thread), encoded in `frames` feature frames (default: its
+    short window). `options` carry the language and hotwords."""
+    if frames is None:
+        frames = window_frames(len(audio) / SAMPLE_RATE_HZ)
     transcript = _decode(engine, stream_key, channel, audio, options, frames)
     end_s = len(audio) / SAMPLE_RATE_HZ - AFTER_SPEECH_S
     transcript.segments = [seg for seg in transcript.segments if seg.start < end_s]
@@ -106,11 +108,9 @@ class ShortWindow:
         return self._model.encode(ctranslate2.StorageView.from_array(window), to_cpu=to_cpu)
 
 
-def options_for(base: TranscribeOptions, interim: bool, earlier: str) -> TranscribeOptions:
-    """The decoder settings of a final or an interim, prompted with the channel's earlier finals."""
-    kind = INTERIM if interim else FINAL
-    prompt = earlier[-PROMPT_CHARS:].strip() or None
-    return replace(kind, language=base.language, hotwords=base.hotwords, prompt=prompt)
+def options_for(base: TranscribeOptions, interim: bool) -> TranscribeOptions:
+    """The decoder settings of a final or an interim, with the stream's language and hotwords."""
+    return replace(INTERIM if interim else FINAL, language=base.language, hotwords=base.hotwords)
 
 
 def _ignore(_: float) -> None:

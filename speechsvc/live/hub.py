@@ -1,6 +1,6 @@
-"""The server's live streams: how many may be open (--max-live-streams), the threads their decodes wait on
-(not the default executor, which the file jobs' work shares), and shutdown: every open stream gets its
-last finals and a 1001 close (SIGTERM)."""
+"""The server's live streams: how many may be open (--max-live-streams), the threads their VAD and decodes
+run on (not the default executor, whose threads the file jobs' pipelines hold), and shutdown: every open
+stream gets its last finals and a 1001 close (SIGTERM)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ class LiveHub:
         self.max_streams = max_streams
         self._open: dict[int, Stop] = {}
         self._next = 0
-        self.executor = ThreadPoolExecutor(
-            max_workers=max(4, min(MAX_DECODE_THREADS, 2 * max_streams)), thread_name_prefix="live-decode"
+        self.executor = ThreadPoolExecutor(  # a stereo stream: a decode per channel and its audio's VAD
+            max_workers=max(4, min(MAX_DECODE_THREADS, 3 * max_streams)), thread_name_prefix="live-decode"
         )
         self.closing = False
 

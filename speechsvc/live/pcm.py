@@ -18,8 +18,9 @@ Samples = npt.NDArray[np.float32]  # (channels, samples) at 16 kHz
 LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 MAX_CHANNELS = len(LAYOUTS)
 RAW_ENCODINGS = ("linear16", "mulaw", "alaw")
-# a live container is probed from its first bytes, not from seconds of them (FFmpeg's default: 5 MB, 5 s)
-PROBE_OPTIONS = {"probesize": "4096", "analyzeduration": "0", "fflags": "nobuffer"}
+# a live container is probed from its first bytes, not from seconds of them (FFmpeg's default: 5 MB, 5 s).
+# Not fflags=nobuffer: it drops the packets read while probing (the first 20-64 ms, every time shifted).
+PROBE_OPTIONS = {"probesize": "4096", "analyzeduration": "0"}
 
 
 def _g711(alaw: bool) -> npt.NDArray[np.int16]:

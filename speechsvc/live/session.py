@@ -1,7 +1,6 @@
 """One live stream: audio in, utterances out of each channel's endpointer, finals decoded in order per
-channel (prompted with the channel's earlier finals), interims about once a second, messages out in order.
-Protocol-free: the socket handler (speechsvc.api.live) feeds it bytes and control messages and sends what
-it emits."""
+channel, interims about once a second, messages out in order. Protocol-free: the socket handler
+(speechsvc.api.live) feeds it bytes and control messages and sends what it emits."""
 
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -25,6 +24,7 @@ from speechsvc.live.decoder import decode_utterance, options_for
 from speechsvc.live.endpoint import Event, Frontend, SpeechStart, Utterance
 from speechsvc.live.pcm import ContainerPcm, RawPcm
 from speechsvc.live.recording import CallRecorder
+from speechsvc.live.speakers import LiveSpeakers
 from speechsvc.operations.metrics import Metrics
 from speechsvc.redact import Redaction
 from speechsvc.redact.cues import Cue
@@ -64,6 +64,7 @@ class LiveOptions:
     endpointing_ms: int | None = DEFAULT_PAUSE_MS  # None: endpointing=false
     utterance_end_ms: int | None = None
     vad_events: bool = False
+    diarize: bool = False  # a mono stream's speakers (speechsvc.live.speakers)
     decoder: TranscribeOptions = field(default_factory=TranscribeOptions)
     redaction: Redaction | None = None  # redact=…: finals redacted, interims too or held back (redact.live)
 
@@ -73,9 +74,9 @@ class _Channel:
         self.redactor = redactor
         self.items: deque[Utterance] = deque()
         self.wake = asyncio.Event()
-        self.earlier = ""  # the text of its finals, the next one's prompt
         self.interim_at = 0  # samples of the open utterance at its last interim
         self.last_word_end: float | None = None  # for UtteranceEnd
+        self.speakers: LiveSpeakers | None = None  # diarize=true: made on its first final
 
 
 class LiveSession:
@@ -118,7 +119,8 @@ class LiveSession:
     async def audio(self, data: bytes) -> None:
         self._sha256.update(data)
         if self._raw is not None:
-            events = await self._loop.run_in_executor(None, self._push_raw, data)
+            # the live threads, never the default executor: the file jobs' pipelines hold its threads
+            events = await self._loop.run_in_executor(self._executor, self._push_raw, data)
             self._on_events(events)
             return
         if self._container is None:
@@ -186,11 +188,11 @@ class LiveSession:
     async def finalize(self, from_finalize: bool = True) -> None:
         """Close every channel's open utterance now (Finalize; the end of the stream)."""
         if self._raw is not None:
-            self._on_events(await self._loop.run_in_executor(None, self._push, self._raw.flush()))
+            self._on_events(await self._loop.run_in_executor(self._executor, self._push, self._raw.flush()))
         deadline = time.monotonic() + CONTAINER_CATCH_UP_S
         while self._container is not None and self._container.waiting and time.monotonic() < deadline:
             await asyncio.sleep(TICK_S / 5)  # PyAV reads what came before the Finalize first
-        flushed = await self._loop.run_in_executor(None, self.frontend.flush, from_finalize)
+        flushed = await self._loop.run_in_executor(self._executor, self.frontend.flush, from_finalize)
         if not flushed and from_finalize:
             flushed = [None]  # no audio yet: one empty final all the same
         while len(self._channels) < len(flushed):
@@ -275,18 +277,16 @@ class LiveSession:
             log.exception("event=live_decode_error request_id=%s", self.shape.request_id)
             self._fail(LiveStreamError(f"decoding failed: {exc}"))
 
-    async def _decode(self, number: int, audio: npt.NDArray[np.float32], interim: bool, earlier: str) -> Any:
-        options = options_for(self.options.decoder, interim, earlier)
+    async def _decode(self, number: int, audio: npt.NDArray[np.float32], interim: bool) -> Any:
+        options = options_for(self.options.decoder, interim)
         return await self._loop.run_in_executor(self._executor, decode_utterance, self._engine,
-                                                self.shape.request_id, number, audio, options, interim)  # fmt: skip
+                                                self.shape.request_id, number, audio, options)  # fmt: skip
 
     async def _final(self, number: int, channel: _Channel, item: Utterance) -> None:
-        transcript = (
-            None if item.audio is None else await self._decode(number, item.audio, False, channel.earlier)
-        )
+        transcript = None if item.audio is None else await self._decode(number, item.audio, False)
         words = live_words(transcript, item.start_s, item.duration_s, self.shape, number)
+        words = await self._with_speaker(channel, item, words)
         if words:
-            channel.earlier += " " + " ".join(w.punctuated for w in words)
             channel.last_word_end = words[-1].end
         channel.interim_at = 0
         self._pending_s -= item.duration_s
@@ -303,6 +303,14 @@ class LiveSession:
         if self._metrics is not None and item.audio is not None:
             self._metrics.live_final_latency.observe(time.monotonic() - item.heard_at)
 
+    async def _with_speaker(self, channel: _Channel, item: Utterance, words: list[DgWord]) -> list[DgWord]:
+        if not self.options.diarize or not words or item.audio is None:
+            return words
+        if channel.speakers is None:
+            channel.speakers = LiveSpeakers()
+        speaker = await self._loop.run_in_executor(self._executor, channel.speakers.assign, item.audio)
+        return [replace(word, speaker=speaker) for word in words]
+
     async def _interim(self, number: int, channel: _Channel) -> None:
         if self._finals_open:
             return
@@ -313,7 +321,7 @@ class LiveSession:
             return
         start_s, audio = snapshot
         channel.interim_at = len(audio)
-        transcript = await self._decode(number, audio, True, channel.earlier)
+        transcript = await self._decode(number, audio, True)
         now_open = self.frontend.open_audio(number)
         if channel.items or now_open is None or now_open[0] != start_s:
             return  # its final is on the way: an interim now would come after it

@@ -23,6 +23,7 @@ class LiveShape:
     punctuate: bool = False
     profanity_filter: bool = False
     replace: tuple[tuple[str, str], ...] = ()
+    diarize: bool = False  # words carry their speaker
 
     def channel_index(self, channel: int) -> list[int]:
         return [channel if self.channels > 1 else 0, self.channels]
@@ -73,7 +74,7 @@ def results_message(
         "speech_final": speech_final,
         "from_finalize": from_finalize,
         "channel": {"alternatives": [{"transcript": transcript, "confidence": confidence,
-                                      "words": [w.to_json(with_speaker=False) for w in words]}]},
+                                      "words": [w.to_json(with_speaker=shape.diarize) for w in words]}]},
         "metadata": {"request_id": shape.request_id, "model_info": shape.model_info,
                      "model_uuid": model_uuid(shape.model)},
     }  # fmt: skip

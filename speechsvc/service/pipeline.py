@@ -25,7 +25,7 @@ from speechsvc.asr.engine import (
     TranscribeOptions,
     Transcriber,
 )
-from speechsvc.asr.pieces import PIECE_S, joined, pieces
+from speechsvc.asr.pieces import PIECE_S, Regions, joined, pieces, speech_regions
 from speechsvc.asr.scheduler import FairPool
 from speechsvc.audio import crosstalk, isolate
 from speechsvc.audio.decode import BYTES_PER_SAMPLE
@@ -142,7 +142,10 @@ def run_pipeline(
             isolate.release_pages(samples)
 
     def decode(
-        clips: list[Samples], clip_options: TranscribeOptions, sink: ProgressSink
+        clips: list[Samples],
+        clip_options: TranscribeOptions,
+        sink: ProgressSink,
+        regions: list[Regions] | None = None,
     ) -> list[ChannelTranscript]:
         if isinstance(transcriber, ChannelBatching):  # batched with other jobs' channels
             done_s = [0.0] * len(clips)
@@ -152,15 +155,21 @@ def run_pipeline(
                 done_s[position] = at_s
                 sink(100.0 * sum(done_s) / total_s)
 
-            return transcriber.transcribe_channels(request_id, clips, clip_options, batched_progress)
-        return _transcribe_in_pieces(request_id, clips, clip_options, transcriber, pool, sink, piece_s)
+            return transcriber.transcribe_channels(request_id, clips, clip_options, batched_progress, regions)
+        return _transcribe_in_pieces(
+            request_id, clips, clip_options, transcriber, pool, sink, piece_s, regions
+        )
 
-    transcripts = decode(channels, options, on_progress)
-    speech = []
+    # the VAD reads each channel once: where to cut a long one into pieces, and what coverage checks
+    regions = []
     for samples in channels:
         check_canceled()
-        speech.append(coverage.speech_stretches(samples))
+        regions.append(speech_regions(samples))
         isolate.release_pages(samples)
+    speech = [
+        coverage.speech_stretches(samples, found) for samples, found in zip(channels, regions, strict=True)
+    ]
+    transcripts = decode(channels, options, on_progress, regions)
     transcripts = _covered(channels, speech, transcripts, options, decode, check_canceled)
     transcripts = turns.cut_turns(_drop_echoes(transcripts, leaks), speech)
     if request.speakers is not None:
@@ -273,15 +282,16 @@ def _transcribe_in_pieces(
     pool: FairPool | None,
     on_progress: ProgressSink,
     piece_s: float,
+    speech: list[Regions] | None = None,
 ) -> list[ChannelTranscript]:
     """The sequential decoder: every channel at the same time on the shared engine slots, each channel a
-    chain of pieces (speechsvc.asr.pieces) queued one after the other, so that other jobs' tasks get a
-    slot between two pieces of a long call."""
+    chain of pieces (speechsvc.asr.pieces; cut at `speech`, each channel's speech regions, when given)
+    queued one after the other, so that other jobs' tasks get a slot between two pieces of a long call."""
     total_s = sum(len(samples) for samples in channels) / SAMPLE_RATE_HZ or 1.0
     done_s = [0.0] * len(channels)
     plans = []
-    for samples in channels:
-        plans.append(pieces(samples, piece_s))
+    for position, samples in enumerate(channels):
+        plans.append(pieces(samples, piece_s, None if speech is None else speech[position]))
         isolate.release_pages(samples)  # the VAD read the whole channel: its pages can go
     parts: list[list[tuple[float, ChannelTranscript]]] = [[] for _ in channels]
 

@@ -165,9 +165,9 @@ def test_browser_auth_by_subprotocol_and_wrong_key(
 @pytest.mark.parametrize(
     ("query", "param"),
     [("encoding=opus&sample_rate=48000", "encoding"), ("encoding=linear16", "sample_rate"),
-     ("endpointing=soon", "endpointing"), ("diarize=true", "diarize"), ("interim=true", "interim"),
-     ("channels=99&encoding=linear16&sample_rate=8000", "channels"), ("summarize=v2", "summarize"),
-     ("redact=card", "redact"), ("redact=pci&redact_audio=true", "redact_audio")],
+     ("endpointing=soon", "endpointing"), ("diarize=true&channels=2&encoding=mulaw&sample_rate=8000", "diarize"),
+     ("interim=true", "interim"), ("channels=99&encoding=linear16&sample_rate=8000", "channels"),
+     ("summarize=v2", "summarize"), ("redact=card", "redact"), ("redact=pci&redact_audio=true", "redact_audio")],
 )  # fmt: skip
 def test_bad_query_is_400_before_the_upgrade(
     keyed_server: tuple[Server, str], query: str, param: str

@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient
 
 from speechsvc.app import build_registry, create_app
 from speechsvc.asr.engine import ChannelTranscript, TranscribeOptions, Word, with_duration
-from speechsvc.asr.lockstep import LockstepWhisperEngine
+from speechsvc.asr.lockstep_channels import LockstepWhisperEngine
 from speechsvc.asr.models import ModelRegistry, tiny_en_dir
 from speechsvc.audio.decode import decode_channels
 from speechsvc.audio.layout import ChannelRef

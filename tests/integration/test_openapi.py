@@ -22,7 +22,7 @@ def app_routes(client: TestClient) -> set[tuple[str, str]]:
     for route in client.app.router.routes():
         info = route.resource.get_info() if route.resource is not None else {}
         path = info.get("path") or info.get("formatter")
-        if route.method == "HEAD" or path is None or path.startswith("/docs/static/"):
+        if route.method == "HEAD" or path is None or path.startswith(("/docs/static/", "/live/static/")):
             continue
         found.add((route.method, path))
     return found

@@ -1,4 +1,4 @@
-"""Browser-facing headers (issue 25, finding 10): the html result page and /docs carry a
+"""Browser-facing headers (issue 25, finding 10): the html result page, /docs and /live carry a
 Content-Security-Policy, X-Content-Type-Options and Cache-Control; /openapi.json never echoes the Host
 header."""
 
@@ -33,6 +33,13 @@ async def test_the_html_result_page_and_docs_carry_a_policy(make_client: Any) ->
     assert docs.status == 200
     assert_locked_down(docs.headers)
     assert "'sha256-" in docs.headers["Content-Security-Policy"]  # its one inline script, by hash
+    live = await client.get("/live")
+    assert live.status == 200 and live.content_type == "text/html"
+    assert_locked_down(live.headers)
+    assert "script-src 'self';" in live.headers["Content-Security-Policy"]  # its scripts are files, no inline
+    script = await client.get("/live/static/capture.js")
+    assert script.status == 200 and "registerProcessor" in await script.text()
+    assert (await client.get("/live/static/live.html")).status == 404
     assert (await client.get("/healthz")).headers["X-Content-Type-Options"] == "nosniff"
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from speechsvc.asr import lockstep
+from speechsvc.asr import lockstep, lockstep_channels
 from speechsvc.asr.lockstep import Encoded, LockstepBatcher
 
 TIMEOUT_S = 10
@@ -198,3 +198,18 @@ def _outcome(call: Callable[[], Any]) -> str:
     except RuntimeError as exc:
         return str(exc)
     return "ok"
+
+
+def test_windows_of_different_lengths_never_share_a_batch() -> None:
+    """A live utterance is encoded in a shorter window than a file job's 30 s: their generate and align calls
+    cannot be stacked into one batch (np.stack would fail, and the batch run again one by one)."""
+
+    class Groups:
+        def call(self, channel: str, job_key: str, kind: str, group: Any, *payload: Any) -> Any:
+            return group
+
+    model = lockstep_channels.ChannelModel(FakeWhisper(), Groups(), "job/0", "job", sot=9, preparing=None)  # type: ignore[arg-type]
+    full, short = Encoded(np.zeros((1500, 4), np.float32)), Encoded(np.zeros((500, 4), np.float32))
+    assert model.generate(full, [[9, 1]], beam_size=5) != model.generate(short, [[9, 1]], beam_size=5)
+    assert model.generate(full, [[9, 1]], beam_size=5) == model.generate(full, [[9, 2]], beam_size=5)
+    assert model.align(full, [9], [[1]], [10]) != model.align(short, [9], [[1]], [10])
