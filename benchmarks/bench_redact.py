@@ -2,7 +2,7 @@
 ordinary numbers only: recall per class, false positives per call, and what redaction costs per audio
 minute against the transcription itself.
 
-    python benchmarks/bench_redact.py [--model tiny.en] [--calls 10] [--seed 2]
+    python benchmarks/bench_redact.py [--model tiny.en] [--calls 10] [--seed 5]
 
 Each call is generated (espeak-ng, needs Debian's espeak-ng): the agent asks on channel 0 in one voice,
 the customer answers on channel 1 in one of CUSTOMER_VOICES at one of SPEEDS_WPM, with one planted
@@ -13,7 +13,7 @@ overlapping the line. The negative calls hold amounts, dates, percentages, times
 16-digit order number that fails the Luhn check, some after the agent spoke of a card, a social or an
 e-mail (the cues of speechsvc.redact.cues): every redaction there (pii) is a false positive.
 
-The detector was tuned on seed 1 (its misses were read); report figures on other seeds (2 and 3).
+The detector was tuned on seeds 1 and 2 (their misses were read); the README reports seeds 3, 4 and 5.
 """
 
 from __future__ import annotations
@@ -197,7 +197,7 @@ def main() -> int:
     )
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--calls", type=int, default=10, help="calls per class (default 10)")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=5, help="1 and 2 were read while tuning (default 5)")
     args = parser.parse_args()
     from speechsvc.app import build_registry
 
