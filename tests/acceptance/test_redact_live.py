@@ -6,6 +6,7 @@ channel carry the marker, and with save=true the saved call is redacted too."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ from tests.acceptance.server import http, start_with_key
 from tests.acceptance.test_deepgram import sdk
 from tests.acceptance.test_live import collect, stream
 from tests.acceptance.test_redact import leaks
-from tests.redact_calls import RATE, build
+from tests.redact_calls import CARD, RATE, build
 
 pytestmark = [
     pytest.mark.model,
@@ -48,8 +49,12 @@ def test_card_over_two_finals_redacted_live_and_in_the_saved_call(tmp_path: Path
             reader.join(120)
         results = [m for m in received if isinstance(m, ListenV1Results)]
         shown = [m.channel.alternatives[0] for m in results]
-        assert {where: leaks(a.transcript + " " + " ".join(w.word for w in a.words)) for where, a in
-                enumerate(shown) if leaks(a.transcript)} == {}  # fmt: skip
+        # no group of the card in any message, in any spacing ("453 9 1 4 8 8", as the model may write it)
+        for alternative in shown:
+            digits = re.sub(r"\D", "", alternative.transcript + " ".join(w.word for w in alternative.words))
+            assert leaks(alternative.transcript) == [] and not any(
+                CARD[i : i + 6] in digits for i in range(11)
+            )
         customer = " ".join(m.channel.alternatives[0].transcript for m in results
                             if m.is_final and m.channel_index[0] == 1)  # fmt: skip
         agent = " ".join(m.channel.alternatives[0].transcript for m in results
