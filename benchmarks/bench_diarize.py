@@ -4,7 +4,8 @@ speakers from pyannote.audio's sdist; the report part by default, `--part tune` 
 Prints: the evaluation set; the speaker model's equal-error rate on 1.6 s windows; for 2-, 3- and 4-speaker
 mono calls mixed from solo speech, with a 0.4 s pause between turns and with none: how often the estimated
 count is exact, the share of speech time on the right speaker and DER (0.25 s collar) with the count
-estimated and given, and the calls that fail; the real meeting excerpts (overlaps included: what overlapped
+estimated and given, the service's count rule against an eigengap rule that rests on no tuned distance
+(diarize_eigengap.py), and the calls that fail; the real meeting excerpts (overlaps included: what overlapped
 speech gets); and the cost of a diarized job against a plain one (the service's pipeline, CPU, runs
 alternated). Embeddings are cached under build/diarize-evalset/ (the clustering is what is measured).
 
@@ -30,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 import diarize_evalset as evalset  # noqa: E402
+from diarize_eigengap import eigengap_speakers  # noqa: E402
 from diarize_scoring import equal_error_rate, score  # noqa: E402
 
 from speechsvc.diarize import SpeakerCount, load_encoder  # noqa: E402
@@ -96,6 +98,7 @@ def print_calls(encoder: VoiceEncoder, part: str, length_s: float) -> None:
     results: dict[tuple[int, float], list[tuple[evalset.Call, dict[str, float], dict[str, float]]]] = (
         defaultdict(list)
     )
+    eigengap: dict[int, list[dict[str, float]]] = defaultdict(list)  # the other count rule, same calls
     embed_s = audio_s = 0.0
     for call in calls:
         started = time.perf_counter()
@@ -106,6 +109,8 @@ def print_calls(encoder: VoiceEncoder, part: str, length_s: float) -> None:
         estimated = score(call.turns, call.duration_s, spans_of(speech, SpeakerCount()))
         given = score(call.turns, call.duration_s, spans_of(speech, SpeakerCount(exact=n, low=n, high=n)))
         results[(n, call.gap_s)].append((call, estimated, given))
+        other = SpeakerCount() if speech is None else eigengap_speakers(speech, SpeakerCount())
+        eigengap[n].append(score(call.turns, call.duration_s, spans_of(speech, other)))
     print(f"## Mono calls mixed from solo speech ({len(calls)} calls, {audio_s / 60:.0f} min; count estimated "
           "unless given)\n")  # fmt: skip
     print("| speakers | pause s | calls | exact count | found (calls with 1, 2, 3, …) | right (est.) mean / min "
@@ -132,6 +137,7 @@ def print_calls(encoder: VoiceEncoder, part: str, length_s: float) -> None:
         f"- speaker model and VAD over these calls: {audio_s / max(embed_s, 1e-9):.0f}x real time "
         "(cached calls count as instant)\n"
     )
+    print_count_rules(results, eigengap)
     failing = [
         (c, e)
         for rows in results.values()
@@ -144,6 +150,24 @@ def print_calls(encoder: VoiceEncoder, part: str, length_s: float) -> None:
             f"- {'+'.join(call.names)}, pause {call.gap_s:g} s, {call.duration_s:.0f} s: found "
             f"{estimated['found']:.0f}, right {estimated['right']:.3f}"
         )
+    print()
+
+
+def print_count_rules(
+    results: dict[tuple[int, float], list[tuple[evalset.Call, dict[str, float], dict[str, float]]]],
+    eigengap: dict[int, list[dict[str, float]]],
+) -> None:
+    """The service's count rule against the eigengap rule (diarize_eigengap.py), both with and without
+    pauses together."""
+    print("Count rules compared on the same calls (count estimated):\n")
+    print("| speakers | calls | exact: silhouette + 0.22 (service) | exact: eigengap (NME-SC) "
+          "| right: silhouette + 0.22 | right: eigengap |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    for n, other in sorted(eigengap.items()):
+        ours = [e for (size, _), rows in results.items() if size == n for _, e, _ in rows]
+        print(f"| {n} | {len(other)} | {statistics.mean(e['found'] == n for e in ours):.0%} | "
+              f"{statistics.mean(e['found'] == n for e in other):.0%} | {statistics.mean(e['right'] for e in ours):.3f} "
+              f"| {statistics.mean(e['right'] for e in other):.3f} |")  # fmt: skip
     print()
 
 

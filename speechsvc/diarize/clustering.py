@@ -55,7 +55,7 @@ def cluster(embeddings: Embeddings, count: SpeakerCount) -> Labels:
     best, best_score = np.zeros(n, np.int64), -np.inf
     distance = 1.0 - embeddings @ embeddings.T  # once, for every k's silhouette
     for k in range(max(2, low), min(high, n // MIN_SPEAKER_WINDOWS) + 1):
-        labels = _partition(embeddings, tree, k)
+        labels = partition(embeddings, tree, k)
         if labels is None or (low <= 1 and _nearest_distance(embeddings, labels) < DISTINCT_DISTANCE):
             continue
         score = silhouette(embeddings, labels, distance)
@@ -73,7 +73,7 @@ def _nearest_distance(embeddings: Embeddings, labels: Labels) -> float:
     return float(distance.min())
 
 
-def _partition(embeddings: Embeddings, tree: npt.NDArray[np.float64], k: int) -> Labels | None:
+def partition(embeddings: Embeddings, tree: npt.NDArray[np.float64], k: int) -> Labels | None:
     """k speakers of at least MIN_SPEAKER_WINDOWS each: the tree cut where it first has k clusters that
     big, the smaller ones (a cough, a window across two voices) moved to the nearest of them, refined;
     None when no cut has k such clusters."""
