@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 RESEMBLYZER := 0.1.4
 
-.PHONY: install serve test lint browser bench cluster fixtures clean
+.PHONY: install serve test lint browser container-tools image image-cuda bench cluster fixtures clean
 
 # Every optional feature (the `all` extra), then the speaker model's weights for diarize=true without the
 # torch that resemblyzer declares (speechsvc reads them with numpy: see pyproject.toml).
@@ -36,9 +36,25 @@ browser:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
 	  echo "WARNING: no Chromium here: the browser tests will skip" >&2
 
+# The image tests and `make image` build with podman and a Debian base made by debootstrap (no image
+# registry needed): installed here when missing and we are root (apt-get); otherwise those tests skip and say why.
+container-tools:
+	@command -v podman >/dev/null && command -v debootstrap >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap >/dev/null; } || \
+	  echo "WARNING: no podman or debootstrap here: the container tests will skip" >&2
+
+# The container images (Containerfile), with podman or docker: see deploy/container/build.sh for
+# BASE_IMAGE, PIP_CERT (passed on to the build), WHEELHOUSE and IMAGE.
+image: container-tools
+	deploy/container/build.sh cpu
+
+image-cuda: container-tools
+	deploy/container/build.sh cuda
+
 # Lint, types, then the whole suite. pytest's exit 5 ("no tests collected") is said loudly and
 # passed as 0, so that a run that collects nothing is visible as such rather than a red build.
-test: lint browser
+test: lint browser container-tools
 	$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "WARNING: pytest collected no tests" >&2; exit 0; fi; \
 	exit $$rc

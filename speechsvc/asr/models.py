@@ -122,7 +122,11 @@ def pick_device(device: str) -> str:
         return device
     import ctranslate2
 
-    return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    if ctranslate2.get_cuda_device_count() > 0:
+        return "cuda"
+    # said once per start: the CUDA image on a host without a GPU (or without the NVIDIA toolkit) runs here
+    log.info("device auto: CTranslate2 sees no CUDA GPU; running on the CPU")
+    return "cpu"
 
 
 CUDA_PREFERENCE = ("float16", "int8_float16", "int8_float32", "float32")  # `auto` on a GPU: the first all run
