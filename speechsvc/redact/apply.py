@@ -12,6 +12,7 @@ from typing import Any
 from speechsvc.redact import MARKERS, MASK, Redaction
 from speechsvc.redact.cues import cues_in
 from speechsvc.redact.detect import Finding, find
+from speechsvc.redact.second_pass import Heard
 from speechsvc.redact.spoken import tokens
 from speechsvc.results.canonical import Result, merge_timeline, timeline_text
 
@@ -19,8 +20,9 @@ _PRECEDENCE = {name: rank for rank, name in enumerate(MARKERS)}
 _TRAILING = ".,;:!?"
 
 
-def redact_result(result: Result, redaction: Redaction) -> Result:
-    """The result with every span of `redaction`'s classes replaced; `redactions` lists them."""
+def redact_result(result: Result, redaction: Redaction, again: Sequence[Heard] = ()) -> Result:
+    """The result with every span of `redaction`'s classes replaced; `redactions` lists them. `again`:
+    what a second listen found (speechsvc.redact.second_pass), laid on the words it overlaps."""
     entities = redaction.entities
     spans: list[dict[str, Any]] = []
     channels = []
@@ -29,8 +31,9 @@ def redact_result(result: Result, redaction: Redaction) -> Result:
     cues = [
         cue for toks in heard for cue in cues_in(toks)
     ]  # a question on one channel, the answer on another
-    for doc, words, toks in zip(result["channels"], located, heard, strict=True):
-        merged = merge(find(toks, entities, cues))
+    for position, (doc, words, toks) in enumerate(zip(result["channels"], located, heard, strict=True)):
+        second = [h for h in again if h.channel == position]
+        merged = merge(find(toks, entities, cues) + _laid(second, words))
         channels.append({**doc, "segments": _rewrite(doc["segments"], words, merged, redaction)})
         spans += [
             {"type": f.type, "stream": doc["stream"], "channel": doc["channel"], "label": doc["label"],
@@ -49,6 +52,23 @@ def redact_result(result: Result, redaction: Redaction) -> Result:
 
 
 Located = tuple[int, int, dict[str, Any]]  # segment number, word number (-1: read from the text), word
+
+
+def _laid(heard: Sequence[Heard], words: list[Located]) -> list[Finding]:
+    """Each finding of the second listen as the first reading's words it overlaps in time, each by half
+    of the word or of the finding at least (the readings' timings differ a little; none: the first
+    reading has no words there, and there is nothing to replace)."""
+    out = []
+    for h in heard:
+        inside = [
+            n
+            for n, (_, _, w) in enumerate(words)
+            if min(w["end"], h.end_s) - max(w["start"], h.start_s)
+            > 0.5 * min(w["end"] - w["start"], h.end_s - h.start_s)
+        ]
+        if inside:
+            out.append(Finding(h.type, inside[0], inside[-1]))
+    return out
 
 
 def _channel_words(doc: dict[str, Any]) -> list[Located]:

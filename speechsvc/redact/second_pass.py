@@ -1,0 +1,163 @@
+"""A second listen where a number is likely: the stretches of a channel after a cue (card, social, phone,
+number, on any channel in the CUE_S before) or around a run of digits are decoded again on their own,
+and the detector reads those words too.
+
+The first decode mishears digits read at a dictation pace ("one four three, oh seven" as
+"143,000,000,000,000", "five two five" as "fine, two fine"); one wrong digit fails the Luhn or SSA check.
+A clip of a few seconds decoded alone (no previous text, a prompt of digits) hears them better. The
+findings on the second reading are mapped back to the first reading's words by time: the result keeps the
+first pass's text, and only a marker replaces words there, so no digit the first pass did not write ever
+reaches the result. The decoding itself is a callable (`Redecode`) the pipeline gives, so this module
+stays beside the result and does not reach into speechsvc.asr."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from speechsvc.redact import Redaction
+from speechsvc.redact.cues import CUE_S, Cue, cues_in
+from speechsvc.redact.detect import find
+from speechsvc.redact.spoken import Token, clusters, number_groups, tokens
+
+SAMPLE_RATE_HZ = 16000
+PAD_BEFORE_S = 0.5  # the clip starts before the run's first word (its onset is often cut short)
+PAD_AFTER_S = 1.5  # and goes on after the run: the last digits may be missing from the first reading
+MIN_RUN_DIGITS = 3  # a run of fewer digits, without a cue, is an ordinary number ("two items")
+ANSWER_GAP_S = 2.0  # after a cue: the words of each channel apart by less than this are one answer
+# what a party says before reading a number out (the cues of speechsvc.redact.cues, and a phone)
+LISTEN_CUES = frozenset({"phone", "number", "mobile", "cell"})
+# Words the second pass decodes with: digits as the reader says them, one by one, in groups.
+DIGITS_PROMPT = "Card number 4539 1488 0343 6467, social 143-07-0677, phone 415-802-1208."
+
+Words = list[tuple[float, float, str]]  # (start, end, text), seconds on the call's timeline
+Samples = npt.NDArray[np.float32]
+# Decodes each clip on its own and gives its words, timed from the clip's start.
+Redecode = Callable[[list[Samples]], list[Words]]
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """Where to listen again: a channel (its position in the result) from start_s to end_s."""
+
+    channel: int
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class Heard:
+    """What the second pass found: an entity type on a channel, from start_s to end_s."""
+
+    type: str
+    channel: int
+    start_s: float
+    end_s: float
+
+
+def channel_words(result: dict[str, Any]) -> list[Words]:
+    """Each English channel's words of a canonical result (API.md §2), in order (the detector reads
+    English numbers only: another language's channel has none here)."""
+    return [
+        [(w["start"], w["end"], w["word"]) for seg in doc["segments"] for w in seg["words"]]
+        if doc.get("language", "en") == "en"
+        else []
+        for doc in result["channels"]
+    ]
+
+
+def _cue_times(heard: Sequence[Sequence[Token]]) -> list[tuple[int, float]]:
+    """(channel, when) of every cue."""
+    times = [(channel, cue.at_s) for channel, toks in enumerate(heard) for cue in cues_in(toks)]
+    times += [(channel, tok.end) for channel, toks in enumerate(heard) for tok in toks
+              if LISTEN_CUES.intersection(tok.parts)]  # fmt: skip
+    return sorted(times)
+
+
+def _answers(channel: int, tok: Token, cue_times: Sequence[tuple[int, float]]) -> bool:
+    """Whether `tok` may be part of an answer to a cue: within CUE_S after one, and on the cue's own
+    channel only after a pause (the rest of the question is no answer)."""
+    return any((ANSWER_GAP_S if on == channel else 0.0) < tok.start - at <= CUE_S for on, at in cue_times)
+
+
+def stretches(words: Sequence[Words], duration_s: float) -> list[Stretch]:
+    """Where a number is likely, per channel: a run of MIN_RUN_DIGITS digits or more, or any words of
+    the CUE_S after a cue on any channel (grouped into answers by ANSWER_GAP_S); each padded by
+    PAD_BEFORE_S and PAD_AFTER_S, clipped to the audio, overlapping ones merged."""
+    heard = [tokens(w) for w in words]
+    cue_times = _cue_times(heard)
+    found: list[Stretch] = []
+    for channel, toks in enumerate(heard):
+        spans: list[tuple[float, float]] = []
+        for run in clusters(number_groups(toks), toks):
+            digits = sum(len(g.digits) for g in run)
+            start, end = run[0].start, run[-1].end
+            if digits >= MIN_RUN_DIGITS or any(0.0 <= start - at <= CUE_S for _, at in cue_times):
+                spans.append((start, end))
+        answer: list[Token] = []
+        for tok in toks:
+            if not _answers(channel, tok, cue_times):
+                continue
+            if answer and tok.start - answer[-1].end > ANSWER_GAP_S:
+                spans.append((answer[0].start, answer[-1].end))
+                answer = []
+            answer.append(tok)
+        if answer:
+            spans.append((answer[0].start, answer[-1].end))
+        found += [
+            Stretch(
+                channel,
+                round(max(0.0, start - PAD_BEFORE_S), 3),
+                round(min(duration_s, end + PAD_AFTER_S), 3),
+            )
+            for start, end in spans
+        ]
+    return _merged(found)
+
+
+def _merged(found: list[Stretch]) -> list[Stretch]:
+    out: list[Stretch] = []
+    for s in sorted(found, key=lambda s: (s.channel, s.start_s)):
+        if out and out[-1].channel == s.channel and s.start_s <= out[-1].end_s:
+            out[-1] = Stretch(s.channel, out[-1].start_s, max(out[-1].end_s, s.end_s))
+        else:
+            out.append(s)
+    return out
+
+
+def clips(channels: Sequence[Samples], found: Sequence[Stretch]) -> list[Samples]:
+    """The audio of each stretch, a copy (the channels may be memory-mapped files)."""
+    return [
+        np.array(
+            channels[s.channel][round(s.start_s * SAMPLE_RATE_HZ) : round(s.end_s * SAMPLE_RATE_HZ)],
+            dtype=np.float32,
+        )
+        for s in found
+    ]
+
+
+def shifted(words: Words, start_s: float) -> Words:
+    """A clip's words on the call's timeline."""
+    return [(round(a + start_s, 3), round(b + start_s, 3), text) for a, b, text in words]
+
+
+def listen_again(
+    result: dict[str, Any], channels: Sequence[Samples], redecode: Redecode, redaction: Redaction
+) -> list[Heard]:
+    """Decode the likely stretches again (`redecode`) and detect `redaction`'s entities on those words,
+    with the cues of the first reading; the findings timed on the call."""
+    words = channel_words(result)
+    found = stretches(words, result.get("duration_s") or max(len(c) for c in channels) / SAMPLE_RATE_HZ)
+    if not found:
+        return []
+    cues: list[Cue] = [cue for w in words for cue in cues_in(tokens(w))]
+    out: list[Heard] = []
+    for stretch, clip_words in zip(found, redecode(clips(channels, found)), strict=True):
+        timed = shifted(clip_words, stretch.start_s)
+        for f in find(tokens(timed), redaction.entities, cues):
+            out.append(Heard(f.type, stretch.channel, timed[f.first][0], timed[f.last][1]))
+    return out
