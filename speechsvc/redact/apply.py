@@ -13,7 +13,7 @@ from speechsvc.redact import MARKERS, MASK, Redaction
 from speechsvc.redact.cues import cues_in
 from speechsvc.redact.detect import Finding, find
 from speechsvc.redact.second_pass import Heard
-from speechsvc.redact.spoken import tokens
+from speechsvc.redact.spoken import Token, clusters, number_groups, tokens
 from speechsvc.results.canonical import Result, merge_timeline, timeline_text
 
 _PRECEDENCE = {name: rank for rank, name in enumerate(MARKERS)}
@@ -33,7 +33,8 @@ def redact_result(result: Result, redaction: Redaction, again: Sequence[Heard] =
     ]  # a question on one channel, the answer on another
     for position, (doc, words, toks) in enumerate(zip(result["channels"], located, heard, strict=True)):
         second = [h for h in again if h.channel == position]
-        merged = merge(find(toks, entities, cues) + _laid(second, words))
+        first = find(toks, entities, cues)
+        merged = merge(first + _laid(second, words, toks, first))
         channels.append({**doc, "segments": _rewrite(doc["segments"], words, merged, redaction)})
         spans += [
             {"type": f.type, "stream": doc["stream"], "channel": doc["channel"], "label": doc["label"],
@@ -54,10 +55,16 @@ def redact_result(result: Result, redaction: Redaction, again: Sequence[Heard] =
 Located = tuple[int, int, dict[str, Any]]  # segment number, word number (-1: read from the text), word
 
 
-def _laid(heard: Sequence[Heard], words: list[Located]) -> list[Finding]:
+def _laid(
+    heard: Sequence[Heard], words: list[Located], toks: Sequence[Token], first: Sequence[Finding]
+) -> list[Finding]:
     """Each finding of the second listen as the first reading's words it overlaps in time, each by half
     of the word or of the finding at least (the readings' timings differ a little; none: the first
-    reading has no words there, and there is nothing to replace)."""
+    reading has no words there, and there is nothing to replace). Where the first reading found
+    something already, it stands: a digit the second reading dropped turns a phone number into an SSN
+    as often as it mends one. A span grows over the first reading's digit runs it touches (the readings
+    end a number at different words: no digit of it is left beside the marker)."""
+    runs = [(run[0].first, run[-1].last) for run in clusters(number_groups(toks), toks)]
     out = []
     for h in heard:
         inside = [
@@ -66,8 +73,14 @@ def _laid(heard: Sequence[Heard], words: list[Located]) -> list[Finding]:
             if min(w["end"], h.end_s) - max(w["start"], h.start_s)
             > 0.5 * min(w["end"] - w["start"], h.end_s - h.start_s)
         ]
-        if inside:
-            out.append(Finding(h.type, inside[0], inside[-1]))
+        if not inside:
+            continue
+        low, high = inside[0], inside[-1]
+        for a, b in runs:
+            if a <= high and b >= low:
+                low, high = min(low, a), max(high, b)
+        if not any(f.first <= high and f.last >= low for f in first):
+            out.append(Finding(h.type, low, high))
     return out
 
 

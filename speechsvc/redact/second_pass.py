@@ -142,7 +142,7 @@ def clips(channels: Sequence[Samples], found: Sequence[Stretch]) -> list[Samples
 
 def shifted(words: Words, start_s: float) -> Words:
     """A clip's words on the call's timeline."""
-    return [(round(a + start_s, 3), round(b + start_s, 3), text) for a, b, text in words]
+    return [(round(float(a) + start_s, 3), round(float(b) + start_s, 3), text) for a, b, text in words]
 
 
 def listen_again(

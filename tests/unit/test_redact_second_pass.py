@@ -87,3 +87,17 @@ def test_the_second_reading_is_timed_back_and_only_a_marker_reaches_the_result()
 
 def test_shifted() -> None:
     assert shifted([(0.25, 0.5, " one")], 10.0) == [(10.25, 10.5, " one")]
+
+
+def test_a_span_grows_over_the_digit_run_of_the_first_reading_it_touches() -> None:
+    agent = timed(0.0, "Your social?")
+    customer = timed(3.0, "It's 143 and 77. Thanks.")  # too few digits for the first reading to find
+    result = {"duration_s": 8.0, "channels": [_doc(0, "agent", agent), _doc(1, "customer", customer)],
+              "timeline": [], "text": "", "stats": {}}  # fmt: skip
+    heard = [
+        Heard("ssn", 1, 3.4, 3.7)
+    ]  # the second reading ended the number on the first reading's "143,000"
+    redacted = redact_result(result, Redaction(("ssn",)), heard)
+    assert redacted["channels"][1]["segments"][0]["text"] == "It's [SSN]. Thanks."
+    assert redact_result(result, Redaction(("ssn",)))["redactions"] == []
+    assert redact_result(result, Redaction(("ssn",)), [Heard("ssn", 1, 6.0, 7.0)])["redactions"] == []
