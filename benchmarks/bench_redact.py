@@ -41,6 +41,7 @@ from speechsvc.redact import Redaction
 from speechsvc.redact.apply import redact_result
 from speechsvc.redact.audio import redacted_channels
 from speechsvc.redact.detect import find, luhn_valid, ssn_valid
+from speechsvc.redact.second_pass import DIGITS_PROMPT, Redecode, listen_again, stretches
 from speechsvc.redact.spoken import tokens
 from speechsvc.service.pipeline import run_pipeline
 from tests.conftest import write_wav
@@ -191,6 +192,44 @@ def checked_only(result: dict[str, Any], redaction: Redaction) -> list[tuple[str
     return [(f.type, words[f.first]["start"], words[f.last]["end"]) for f in find(toks, redaction.entities)]
 
 
+# The second listen (speechsvc.redact.second_pass) compared on the same first readings, in turn per call:
+# (name, model, prompt, beam size)
+VARIANTS = {
+    "tiny-prompt-b5": ("tiny.en", DIGITS_PROMPT, 5),
+    "tiny-prompt-greedy": ("tiny.en", DIGITS_PROMPT, 1),
+    "tiny-alone-b5": ("tiny.en", None, 5),
+    "base-prompt-b5": ("base", DIGITS_PROMPT, 5),
+}
+
+
+def ordinary_calls(scratch: Path) -> list[tuple[str, Path]]:
+    """Calls without planted entities: the support call of fixtures/dialogue (an order number, a card and
+    an e-mail spoken of, a 5-digit number read), and the corpus's two-speaker recording (no number)."""
+    from tests.dialogue_calls import call
+
+    support = write_wav(scratch / "support.wav", list(call().channels))
+    return [("support call (cues, 5 digits)", support),
+            ("corpus two voices (no number)", Path("/work/shared/corpus/stereo_diarization.wav"))]  # fmt: skip
+
+
+LAST_HEARD: dict[int, str] = {}  # what the last second pass heard, for the misses printed
+
+
+def redecoder(registry: Any, model: str, prompt: str | None, beam: int) -> Redecode:
+    transcriber = registry.get(model)
+    options = TranscribeOptions(language="en", word_timestamps=True, vad=False, beam_size=beam, prompt=prompt)
+
+    def redecode(clips: list[np.ndarray]) -> list[list[tuple[float, float, str]]]:
+        out = []
+        for clip in clips:
+            found = transcriber.transcribe(clip, options, lambda _: None)
+            out.append([(w.start, w.end, w.word) for seg in found.segments for w in seg.words])
+        LAST_HEARD[0] = " | ".join("".join(w for _, _, w in words) for words in out)
+        return out
+
+    return redecode
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -198,6 +237,9 @@ def main() -> int:
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--calls", type=int, default=10, help="calls per class (default 10)")
     parser.add_argument("--seed", type=int, default=5, help="1 and 2 were read while tuning (default 5)")
+    parser.add_argument(
+        "--variants", default="", help=f"second-pass variants, comma-separated: {', '.join(VARIANTS)}"
+    )
     args = parser.parse_args()
     from speechsvc.app import build_registry
 
@@ -205,6 +247,13 @@ def main() -> int:
     config = Config(data_dir=scratch / "data", model=args.model)
     registry = build_registry(config)
     transcriber = registry.get()
+    variants = [v for v in args.variants.split(",") if v]
+    redecoders = {name: redecoder(registry, *VARIANTS[name]) for name in variants}
+    second_found: dict[str, dict[str, list[bool]]] = {name: {} for name in variants}
+    second_false: dict[str, int] = dict.fromkeys(variants, 0)
+    second_s: dict[str, float] = dict.fromkeys(variants, 0.0)
+    listened_s = 0.0  # audio seconds the second pass decodes again
+    listened_negative_s = audio_negative_s = 0.0
     request = JobRequest(args.model, labels=("agent", "customer"), crosstalk="off",
                          options=TranscribeOptions(language="en", word_timestamps=True))  # fmt: skip
     redaction = Redaction(("pii",))
@@ -215,7 +264,7 @@ def main() -> int:
     audio_s = transcribe_s = redact_s = audio_redact_s = 0.0
     uncued: dict[str, list[bool]] = {}  # the checked readings only: without the cues of the other channel
     uncued_false_positives = 0
-    for kind, lines, voice, speed in plan(random.Random(args.seed), args.calls):
+    for number, (kind, lines, voice, speed) in enumerate(plan(random.Random(args.seed), args.calls)):
         path, spans = build(lines, voice, speed, scratch)
         started = time.perf_counter()
         result = run_pipeline("bench", path, "audio/wav", request, transcriber, max_duration_s=600, max_channels=2,
@@ -235,6 +284,26 @@ def main() -> int:
         said = [(0.0, 0.0, " " + w) for who, text in lines if who == "customer" for w in text.split()]
         on_text = {f.type for f in find(tokens(said), redaction.entities)}
         checked = checked_only(result, redaction)
+        words = [[(w["start"], w["end"], w["word"]) for seg in doc["segments"] for w in seg["words"]]
+                 for doc in result["channels"]]  # fmt: skip
+        again = sum(s.end_s - s.start_s for s in stretches(words, result["duration_s"]))
+        listened_s += again
+        if kind == "negative":
+            listened_negative_s += again
+            audio_negative_s += result["duration_s"]
+        for name in variants[number % max(1, len(variants)) :] + variants[: number % max(1, len(variants))]:
+            started = time.perf_counter()
+            heard = listen_again(result, decoded, redecoders[name], redaction)
+            second_s[name] += time.perf_counter() - started
+            marked = redact_result(copy.deepcopy(result), redaction, heard)["redactions"]
+            if kind == "negative":
+                second_false[name] += len(marked)
+                continue
+            caught = any(r["type"] == kind and r["label"] == "customer" and r["start"] < spans[-1][1]
+                         and r["end"] > spans[0][0] for r in marked)  # fmt: skip
+            second_found[name].setdefault(kind, []).append(caught)
+            if not second_found[name][kind][-1]:
+                print(f"  {name} missed {kind}: {LAST_HEARD.get(0)!r}", file=sys.stderr)
         if kind == "negative":
             false_positives.append(len(redacted["redactions"]))
             text_false_positives += len(on_text)
@@ -271,6 +340,41 @@ def main() -> int:
           f"({100 * redact_s / transcribe_s:.3f} % of transcription)")  # fmt: skip
     print(f"audio copy (beep + FLAC): {1000 * audio_redact_s / minutes:.1f} ms per audio minute "
           f"({100 * audio_redact_s / transcribe_s:.2f} % of transcription)")  # fmt: skip
+    if variants:
+        kinds = list(found)
+        print(f"second pass: {listened_s / minutes / 60:.1%} of the audio decoded again "
+              f"({listened_negative_s / max(audio_negative_s, 1e-9):.1%} on the negative calls)")  # fmt: skip
+        print(
+            f"{'variant':<20}"
+            + "".join(f"{k:>14}" for k in kinds)
+            + f"{'FP':>5}{'s/audio min':>13}{'% of transcr.':>15}"
+        )
+        print(f"{'first pass only':<20}" + "".join(f"{sum(found[k]) / len(found[k]):>14.3f}" for k in kinds)
+              + f"{sum(false_positives):>5}{0:>13.2f}{0:>15.1f}")  # fmt: skip
+        for name in variants:
+            hits = second_found[name]
+            print(f"{name:<20}" + "".join(f"{sum(hits[k]) / len(hits[k]):>14.3f}" for k in kinds)
+                  + f"{second_false[name]:>5}{second_s[name] / minutes:>13.2f}{100 * second_s[name] / transcribe_s:>15.1f}")  # fmt: skip
+        print(f"{'call without entities':<32}{'audio s':>8}{'decoded again':>15}{'second pass':>13}"
+              f"{'% of transcr.':>15}{'redactions':>12}")  # fmt: skip
+        for title, path in ordinary_calls(scratch):
+            started = time.perf_counter()
+            result = run_pipeline("bench", path, "audio/wav", request, transcriber, max_duration_s=600,
+                                  max_channels=2, limits=config.decode_limits, scratch_dir=scratch / "decoded",
+                                  on_progress=lambda _: None)  # fmt: skip
+            took_s = time.perf_counter() - started
+            decoded = decode_channels(
+                path, "audio/wav", [ChannelRef(0, 0), ChannelRef(0, 1)], max_duration_s=600
+            )
+            words = [[(w["start"], w["end"], w["word"]) for seg in doc["segments"] for w in seg["words"]]
+                     for doc in result["channels"]]  # fmt: skip
+            again = sum(s.end_s - s.start_s for s in stretches(words, result["duration_s"]))
+            started = time.perf_counter()
+            heard = listen_again(result, decoded, redecoders[variants[0]], redaction)
+            second = time.perf_counter() - started
+            marked = redact_result(copy.deepcopy(result), redaction, heard)["redactions"]
+            print(f"{title:<32}{result['duration_s']:>8.1f}{again:>14.1f}s{second:>12.2f}s"
+                  f"{100 * second / took_s:>15.1f}{len(marked):>12}")  # fmt: skip
     return 0
 
 
