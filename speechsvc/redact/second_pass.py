@@ -78,19 +78,15 @@ def _cue_times(heard: Sequence[Sequence[Token]]) -> list[tuple[int, float]]:
     return sorted(times)
 
 
-def _answers(channel: int, tok: Token, cue_times: Sequence[tuple[int, float]]) -> bool:
-    """Whether `tok` may be part of an answer to a cue: within CUE_S after one, and on the cue's own
-    channel only after a pause (the rest of the question is no answer)."""
-    return any((ANSWER_GAP_S if on == channel else 0.0) < tok.start - at <= CUE_S for on, at in cue_times)
-
-
-def stretches(words: Sequence[Words], duration_s: float) -> list[Stretch]:
-    """Where a number is likely, per channel: a run of MIN_RUN_DIGITS digits or more, or any words of
-    the CUE_S after a cue on any channel (grouped into answers by ANSWER_GAP_S); each padded by
-    PAD_BEFORE_S and PAD_AFTER_S, clipped to the audio, overlapping ones merged."""
+def stretches(words: Sequence[Words], duration_s: float, found: Sequence[Heard] = ()) -> list[Stretch]:
+    """Where a number is likely, per channel: a run of MIN_RUN_DIGITS digits or more (or fewer after a
+    cue), and the first answer on each channel to a cue on another channel (its words up to a pause of
+    ANSWER_GAP_S, within CUE_S after the cue); each padded by
+    PAD_BEFORE_S and PAD_AFTER_S, clipped to the audio, overlapping ones merged; none where the first
+    reading found something already (`found`)."""
     heard = [tokens(w) for w in words]
     cue_times = _cue_times(heard)
-    found: list[Stretch] = []
+    out: list[Stretch] = []
     for channel, toks in enumerate(heard):
         spans: list[tuple[float, float]] = []
         for run in clusters(number_groups(toks), toks):
@@ -98,25 +94,33 @@ def stretches(words: Sequence[Words], duration_s: float) -> list[Stretch]:
             start, end = run[0].start, run[-1].end
             if digits >= MIN_RUN_DIGITS or any(0.0 <= start - at <= CUE_S for _, at in cue_times):
                 spans.append((start, end))
-        answer: list[Token] = []
-        for tok in toks:
-            if not _answers(channel, tok, cue_times):
+        for on, at in cue_times:
+            if on == channel:  # the party asked answers on the other channel; a number said here is a run
                 continue
-            if answer and tok.start - answer[-1].end > ANSWER_GAP_S:
+            answer = _first_answer(toks, at, at + CUE_S)
+            if answer:
                 spans.append((answer[0].start, answer[-1].end))
-                answer = []
-            answer.append(tok)
-        if answer:
-            spans.append((answer[0].start, answer[-1].end))
-        found += [
+        out += [
             Stretch(
                 channel,
                 round(max(0.0, start - PAD_BEFORE_S), 3),
                 round(min(duration_s, end + PAD_AFTER_S), 3),
             )
             for start, end in spans
+            if not any(h.channel == channel and h.start_s < end and h.end_s > start for h in found)
         ]
-    return _merged(found)
+    return _merged(out)
+
+
+def _first_answer(toks: Sequence[Token], after_s: float, until_s: float) -> list[Token]:
+    answer: list[Token] = []
+    for tok in toks:
+        if not after_s < tok.start <= until_s:
+            continue
+        if answer and tok.start - answer[-1].end > ANSWER_GAP_S:
+            break
+        answer.append(tok)
+    return answer
 
 
 def _merged(found: list[Stretch]) -> list[Stretch]:
@@ -148,13 +152,20 @@ def shifted(words: Words, start_s: float) -> Words:
 def listen_again(
     result: dict[str, Any], channels: Sequence[Samples], redecode: Redecode, redaction: Redaction
 ) -> list[Heard]:
-    """Decode the likely stretches again (`redecode`) and detect `redaction`'s entities on those words,
-    with the cues of the first reading; the findings timed on the call."""
+    """Decode the likely stretches again (`redecode`), where the first reading found nothing, and detect
+    `redaction`'s entities on those words with the cues of the first reading; the findings timed on the
+    call."""
     words = channel_words(result)
-    found = stretches(words, result.get("duration_s") or max(len(c) for c in channels) / SAMPLE_RATE_HZ)
+    cues: list[Cue] = [cue for w in words for cue in cues_in(tokens(w))]
+    first = [
+        Heard(f.type, channel, w[f.first][0], w[f.last][1])
+        for channel, w in enumerate(words)
+        for f in find(tokens(w), redaction.entities, cues)
+    ]
+    duration_s = result.get("duration_s") or max(len(c) for c in channels) / SAMPLE_RATE_HZ
+    found = stretches(words, duration_s, first)
     if not found:
         return []
-    cues: list[Cue] = [cue for w in words for cue in cues_in(tokens(w))]
     out: list[Heard] = []
     for stretch, clip_words in zip(found, redecode(clips(channels, found)), strict=True):
         timed = shifted(clip_words, stretch.start_s)
