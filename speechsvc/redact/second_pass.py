@@ -28,6 +28,8 @@ SAMPLE_RATE_HZ = 16000
 PAD_BEFORE_S = 0.5  # the clip starts before the run's first word (its onset is often cut short)
 PAD_AFTER_S = 1.5  # and goes on after the run: the last digits may be missing from the first reading
 MIN_RUN_DIGITS = 3  # a run of fewer digits, without a cue, is an ordinary number ("two items")
+PACK_S = 28.0  # the stretches of a channel decoded together, up to this long (Whisper's window: 30 s)
+PACK_GAP_S = 1.0  # of silence between two stretches in a pack
 ANSWER_GAP_S = 2.0  # after a cue: the words of each channel apart by less than this are one answer
 # what a party says before reading a number out (the cues of speechsvc.redact.cues, and a phone)
 LISTEN_CUES = frozenset({"phone", "number", "mobile", "cell"})
@@ -149,10 +151,59 @@ def shifted(words: Words, start_s: float) -> Words:
     return [(round(float(a) + start_s, 3), round(float(b) + start_s, 3), text) for a, b, text in words]
 
 
+def packs(found: Sequence[Stretch]) -> list[list[Stretch]]:
+    """The stretches of each channel in clips of at most PACK_S (with PACK_GAP_S between two): Whisper
+    reads 30 s windows, so a clip of 5 s alone costs the encoder as much as one of 30 s."""
+    out: list[list[Stretch]] = []
+    length_s = 0.0
+    for s in found:
+        more_s = s.end_s - s.start_s
+        if out and out[-1][-1].channel == s.channel and length_s + PACK_GAP_S + more_s <= PACK_S:
+            out[-1].append(s)
+            length_s += PACK_GAP_S + more_s
+        else:
+            out.append([s])
+            length_s = more_s
+    return out
+
+
+def packed(channels: Sequence[Samples], pack: Sequence[Stretch]) -> tuple[Samples, list[float]]:
+    """The pack's stretches in one clip, PACK_GAP_S of silence between two, and where each starts in it."""
+    parts: list[Samples] = []
+    offsets: list[float] = []
+    at = 0
+    gap = np.zeros(round(PACK_GAP_S * SAMPLE_RATE_HZ), np.float32)
+    for audio in clips(channels, pack):
+        if parts:
+            parts.append(gap)
+            at += len(gap)
+        offsets.append(at / SAMPLE_RATE_HZ)
+        parts.append(audio)
+        at += len(audio)
+    return np.concatenate(parts), offsets
+
+
+def unpacked(words: Words, pack: Sequence[Stretch], offsets: Sequence[float]) -> list[Words]:
+    """A pack's words split by stretch (a word goes with the last stretch that starts before its middle),
+    each on the call's timeline."""
+    out: list[Words] = [[] for _ in pack]
+    for start, end, text in words:
+        middle = (float(start) + float(end)) / 2
+        k = max([n for n, at in enumerate(offsets) if at <= middle], default=0)
+        out[k] += shifted([(start, end, text)], pack[k].start_s - offsets[k])
+    return out
+
+
 def listen_again(
-    result: dict[str, Any], channels: Sequence[Samples], redecode: Redecode, redaction: Redaction
+    result: dict[str, Any],
+    channels: Sequence[Samples],
+    redecode: Redecode,
+    redaction: Redaction,
+    *,
+    pack: bool = True,
 ) -> list[Heard]:
-    """Decode the likely stretches again (`redecode`), where the first reading found nothing, and detect
+    """Decode the likely stretches again (`redecode`; packed into clips of PACK_S, or each alone), where
+    the first reading found nothing, and detect
     `redaction`'s entities on those words with the cues of the first reading; the findings timed on the
     call."""
     words = channel_words(result)
@@ -167,8 +218,12 @@ def listen_again(
     if not found:
         return []
     out: list[Heard] = []
-    for stretch, clip_words in zip(found, redecode(clips(channels, found)), strict=True):
-        timed = shifted(clip_words, stretch.start_s)
-        for f in find(tokens(timed), redaction.entities, cues):
-            out.append(Heard(f.type, stretch.channel, timed[f.first][0], timed[f.last][1]))
+    groups = packs(found) if pack else [[s] for s in found]
+    audio = [packed(channels, group) for group in groups]
+    for group, (_, offsets), words_heard in zip(
+        groups, audio, redecode([clip for clip, _ in audio]), strict=True
+    ):
+        for stretch, timed in zip(group, unpacked(words_heard, group, offsets), strict=True):
+            for f in find(tokens(timed), redaction.entities, cues):
+                out.append(Heard(f.type, stretch.channel, timed[f.first][0], timed[f.last][1]))
     return out

@@ -10,6 +10,7 @@ import numpy as np
 from speechsvc.redact import Redaction
 from speechsvc.redact.apply import redact_result
 from speechsvc.redact.second_pass import (
+    PACK_GAP_S,
     PAD_AFTER_S,
     PAD_BEFORE_S,
     SAMPLE_RATE_HZ,
@@ -17,8 +18,11 @@ from speechsvc.redact.second_pass import (
     Stretch,
     Words,
     listen_again,
+    packed,
+    packs,
     shifted,
     stretches,
+    unpacked,
 )
 
 
@@ -101,3 +105,19 @@ def test_a_span_grows_over_the_digit_run_of_the_first_reading_it_touches() -> No
     assert redacted["channels"][1]["segments"][0]["text"] == "It's [SSN]. Thanks."
     assert redact_result(result, Redaction(("ssn",)))["redactions"] == []
     assert redact_result(result, Redaction(("ssn",)), [Heard("ssn", 1, 6.0, 7.0)])["redactions"] == []
+
+
+def test_stretches_of_a_channel_are_packed_in_one_clip_and_their_words_unpacked() -> None:
+    found = [Stretch(0, 10.0, 14.0), Stretch(0, 40.0, 43.0), Stretch(1, 5.0, 9.0), Stretch(1, 60.0, 90.0)]
+    groups = packs(found)
+    assert groups == [found[:2], [found[2]], [found[3]]]  # channel 1's second is too long to join
+    channels = [np.arange(100 * SAMPLE_RATE_HZ, dtype=np.float32)] * 2
+    clip, offsets = packed(channels, groups[0])
+    assert offsets == [0.0, 4.0 + PACK_GAP_S]
+    assert len(clip) == round((4.0 + PACK_GAP_S + 3.0) * SAMPLE_RATE_HZ)
+    assert clip[round(offsets[1] * SAMPLE_RATE_HZ)] == 40.0 * SAMPLE_RATE_HZ  # the second stretch's audio
+    words = [(1.0, 1.5, " one"), (4.8, 5.2, " gap"), (6.0, 6.5, " two")]
+    assert unpacked(words, groups[0], offsets) == [
+        [(11.0, 11.5, " one")],
+        [(39.8, 40.2, " gap"), (41.0, 41.5, " two")],
+    ]
