@@ -2,7 +2,12 @@
 ordinary numbers only: recall per class, false positives per call, and what redaction costs per audio
 minute against the transcription itself.
 
-    python benchmarks/bench_redact.py [--model tiny.en] [--calls 10] [--seed 5]
+    python benchmarks/bench_redact.py [--model tiny.en] [--calls 10] [--seed 5] [--variants tiny-prompt-greedy,...]
+
+With --variants, each call's first reading is also redacted with the second listen
+(speechsvc.redact.second_pass) of each variant, in turn per call, and the calls without planted entities
+(the support call of fixtures/dialogue, the corpus's two voices) show what it decodes again and costs
+(--calls 0: those alone). The variants were compared on seed 1 (tuning); the README reports 3, 4 and 5.
 
 Each call is generated (espeak-ng, needs Debian's espeak-ng): the agent asks on channel 0 in one voice,
 the customer answers on channel 1 in one of CUSTOMER_VOICES at one of SPEEDS_WPM, with one planted
