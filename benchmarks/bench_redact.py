@@ -2,7 +2,12 @@
 ordinary numbers only: recall per class, false positives per call, and what redaction costs per audio
 minute against the transcription itself.
 
-    python benchmarks/bench_redact.py [--model tiny.en] [--calls 10] [--seed 5]
+    python benchmarks/bench_redact.py [--model tiny.en] [--calls 10] [--seed 5] [--variants tiny-prompt-greedy,...]
+
+With --variants, each call's first reading is also redacted with the second listen
+(speechsvc.redact.second_pass) of each variant, in turn per call, and the calls without planted entities
+(the support call of fixtures/dialogue, the corpus's two voices) show what it decodes again and costs
+(--calls 0: those alone). The variants were compared on seed 1 (tuning); the README reports 3, 4 and 5.
 
 Each call is generated (espeak-ng, needs Debian's espeak-ng): the agent asks on channel 0 in one voice,
 the customer answers on channel 1 in one of CUSTOMER_VOICES at one of SPEEDS_WPM, with one planted
@@ -31,7 +36,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from speechsvc.asr.engine import TranscribeOptions
+from speechsvc.asr.engine import ChannelBatching, TranscribeOptions
 from speechsvc.audio.decode import decode_channels
 from speechsvc.audio.encode import encode
 from speechsvc.audio.layout import ChannelRef
@@ -41,6 +46,7 @@ from speechsvc.redact import Redaction
 from speechsvc.redact.apply import redact_result
 from speechsvc.redact.audio import redacted_channels
 from speechsvc.redact.detect import find, luhn_valid, ssn_valid
+from speechsvc.redact.second_pass import DIGITS_PROMPT, Redecode, listen_again
 from speechsvc.redact.spoken import tokens
 from speechsvc.service.pipeline import run_pipeline
 from tests.conftest import write_wav
@@ -191,6 +197,53 @@ def checked_only(result: dict[str, Any], redaction: Redaction) -> list[tuple[str
     return [(f.type, words[f.first]["start"], words[f.last]["end"]) for f in find(toks, redaction.entities)]
 
 
+# The second listen (speechsvc.redact.second_pass) compared on the same first readings, in turn per call:
+# (name, model, prompt, beam size)
+VARIANTS = {
+    "tiny-prompt-b5": ("tiny.en", DIGITS_PROMPT, 5),
+    "tiny-prompt-greedy": ("tiny.en", DIGITS_PROMPT, 1),  # the stretches of a channel packed in one clip
+    "tiny-prompt-greedy-each": ("tiny.en", DIGITS_PROMPT, 1),  # each stretch a clip of its own
+    "tiny-alone-b5": ("tiny.en", None, 5),
+    "base-prompt-b5": ("base", DIGITS_PROMPT, 5),
+}
+EACH_ALONE = frozenset({"tiny-prompt-greedy-each"})
+
+
+def ordinary_calls(scratch: Path) -> list[tuple[str, Path]]:
+    """Calls without planted entities: the support call of fixtures/dialogue (an order number, a card and
+    an e-mail spoken of, a 5-digit number read), and the corpus's two-speaker recording (no number)."""
+    from tests.dialogue_calls import call
+
+    support = write_wav(scratch / "support.wav", list(call().channels))
+    return [("support call (cues, 5 digits)", support),
+            ("corpus two voices (no number)", Path("/work/shared/corpus/stereo_diarization.wav"))]  # fmt: skip
+
+
+LAST_HEARD: dict[int, str] = {}  # what the last second pass heard, for the misses printed
+
+
+DECODED_S: dict[str, float] = {}  # seconds of audio each variant decoded again
+
+
+def redecoder(registry: Any, name: str) -> Redecode:
+    """The variant's second pass as the pipeline runs it (batched where the engine batches channels)."""
+    model, prompt, beam = VARIANTS[name]
+    transcriber = registry.get(model)
+    options = TranscribeOptions(language="en", word_timestamps=True, vad=False, beam_size=beam, prompt=prompt)
+
+    def redecode(clips: list[np.ndarray]) -> list[list[tuple[float, float, str]]]:
+        DECODED_S[name] = DECODED_S.get(name, 0.0) + sum(len(c) for c in clips) / RATE
+        if isinstance(transcriber, ChannelBatching):
+            found = transcriber.transcribe_channels("second", clips, options, lambda *_: None)
+        else:
+            found = [transcriber.transcribe(clip, options, lambda _: None) for clip in clips]
+        out = [[(w.start, w.end, w.word) for seg in t.segments for w in seg.words] for t in found]
+        LAST_HEARD[0] = " | ".join("".join(w for _, _, w in words) for words in out)
+        return out
+
+    return redecode
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -198,6 +251,9 @@ def main() -> int:
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--calls", type=int, default=10, help="calls per class (default 10)")
     parser.add_argument("--seed", type=int, default=5, help="1 and 2 were read while tuning (default 5)")
+    parser.add_argument(
+        "--variants", default="", help=f"second-pass variants, comma-separated: {', '.join(VARIANTS)}"
+    )
     args = parser.parse_args()
     from speechsvc.app import build_registry
 
@@ -205,6 +261,13 @@ def main() -> int:
     config = Config(data_dir=scratch / "data", model=args.model)
     registry = build_registry(config)
     transcriber = registry.get()
+    variants = [v for v in args.variants.split(",") if v]
+    redecoders = {name: redecoder(registry, name) for name in variants}
+    second_found: dict[str, dict[str, list[bool]]] = {name: {} for name in variants}
+    second_false: dict[str, int] = dict.fromkeys(variants, 0)
+    second_s: dict[str, float] = dict.fromkeys(variants, 0.0)
+    listened_s = 0.0  # audio seconds the second pass decodes again
+    listened_negative_s = audio_negative_s = 0.0
     request = JobRequest(args.model, labels=("agent", "customer"), crosstalk="off",
                          options=TranscribeOptions(language="en", word_timestamps=True))  # fmt: skip
     redaction = Redaction(("pii",))
@@ -215,7 +278,7 @@ def main() -> int:
     audio_s = transcribe_s = redact_s = audio_redact_s = 0.0
     uncued: dict[str, list[bool]] = {}  # the checked readings only: without the cues of the other channel
     uncued_false_positives = 0
-    for kind, lines, voice, speed in plan(random.Random(args.seed), args.calls):
+    for number, (kind, lines, voice, speed) in enumerate(plan(random.Random(args.seed), args.calls)):
         path, spans = build(lines, voice, speed, scratch)
         started = time.perf_counter()
         result = run_pipeline("bench", path, "audio/wav", request, transcriber, max_duration_s=600, max_channels=2,
@@ -235,6 +298,25 @@ def main() -> int:
         said = [(0.0, 0.0, " " + w) for who, text in lines if who == "customer" for w in text.split()]
         on_text = {f.type for f in find(tokens(said), redaction.entities)}
         checked = checked_only(result, redaction)
+        before_s = DECODED_S.get(variants[0], 0.0) if variants else 0.0
+        for name in variants[number % max(1, len(variants)) :] + variants[: number % max(1, len(variants))]:
+            started = time.perf_counter()
+            heard = listen_again(result, decoded, redecoders[name], redaction, pack=name not in EACH_ALONE)
+            second_s[name] += time.perf_counter() - started
+            marked = redact_result(copy.deepcopy(result), redaction, heard)["redactions"]
+            if kind == "negative":
+                second_false[name] += len(marked)
+                continue
+            caught = any(r["type"] == kind and r["label"] == "customer" and r["start"] < spans[-1][1]
+                         and r["end"] > spans[0][0] for r in marked)  # fmt: skip
+            second_found[name].setdefault(kind, []).append(caught)
+            if not second_found[name][kind][-1]:
+                print(f"  {name} missed {kind}: {LAST_HEARD.get(0)!r}", file=sys.stderr)
+        again = DECODED_S.get(variants[0], 0.0) - before_s if variants else 0.0
+        listened_s += again
+        if kind == "negative":
+            listened_negative_s += again
+            audio_negative_s += result["duration_s"]
         if kind == "negative":
             false_positives.append(len(redacted["redactions"]))
             text_false_positives += len(on_text)
@@ -253,24 +335,62 @@ def main() -> int:
                 f"missed {kind} ({voice}, {speed} wpm): said {lines[1:]!r}\n  heard {customer!r}",
                 file=sys.stderr,
             )
+    if audio_s:  # --calls 0: only the calls without entities
+        print(f"model {args.model}, {sum(len(v) for v in found.values()) + len(false_positives)} calls, "
+              f"{audio_s / 60:.1f} audio minutes (both channels counted once per call)")  # fmt: skip
+        print(
+            f"{'class':<14}{'calls':>6}{'found':>7}{'recall':>8}{'without cues':>14}{'on the planted text':>21}"
+        )
+        for kind, hits in found.items():
+            print(f"{kind:<14}{len(hits):>6}{sum(hits):>7}{sum(hits) / len(hits):>8.3f}"
+                  f"{sum(uncued[kind]) / len(uncued[kind]):>14.3f}{sum(in_text[kind]) / len(in_text[kind]):>21.3f}")  # fmt: skip
+        print(f"negative calls: {len(false_positives)}, false positives: {sum(false_positives)} "
+              f"({sum(false_positives) / max(1, len(false_positives)):.2f} per call; without cues: "
+              f"{uncued_false_positives}; on the planted text: {text_false_positives})")  # fmt: skip
+        minutes = audio_s / 60
+        print(f"transcription: {transcribe_s / minutes:.2f} s per audio minute")
+        print(f"text redaction: {1000 * redact_s / minutes:.2f} ms per audio minute "
+              f"({100 * redact_s / transcribe_s:.3f} % of transcription)")  # fmt: skip
+        print(f"audio copy (beep + FLAC): {1000 * audio_redact_s / minutes:.1f} ms per audio minute "
+              f"({100 * audio_redact_s / transcribe_s:.2f} % of transcription)")  # fmt: skip
+        if variants:
+            kinds = list(found)
+            print(f"second pass ({variants[0]}): {listened_s / minutes / 60:.1%} of the audio decoded again "
+                  f"({listened_negative_s / max(audio_negative_s, 1e-9):.1%} on the negative calls)")  # fmt: skip
+            print(
+                f"{'variant':<20}"
+                + "".join(f"{k:>14}" for k in kinds)
+                + f"{'FP':>5}{'s/audio min':>13}{'% of transcr.':>15}"
+            )
+            print(f"{'first pass only':<20}" + "".join(f"{sum(found[k]) / len(found[k]):>14.3f}" for k in kinds)
+                  + f"{sum(false_positives):>5}{0:>13.2f}{0:>15.1f}")  # fmt: skip
+            for name in variants:
+                hits = second_found[name]
+                print(f"{name:<20}" + "".join(f"{sum(hits[k]) / len(hits[k]):>14.3f}" for k in kinds)
+                      + f"{second_false[name]:>5}{second_s[name] / minutes:>13.2f}{100 * second_s[name] / transcribe_s:>15.1f}")  # fmt: skip
+    if variants:
+        print(f"{'call without entities':<32}{'audio s':>8}{'decoded again':>15}{'second pass':>13}"
+              f"{'% of transcr.':>15}{'redactions':>12}")  # fmt: skip
+        for title, path in ordinary_calls(scratch):
+            started = time.perf_counter()
+            result = run_pipeline("bench", path, "audio/wav", request, transcriber, max_duration_s=600,
+                                  max_channels=2, limits=config.decode_limits, scratch_dir=scratch / "decoded",
+                                  on_progress=lambda _: None)  # fmt: skip
+            took_s = time.perf_counter() - started
+            decoded = decode_channels(
+                path, "audio/wav", [ChannelRef(0, 0), ChannelRef(0, 1)], max_duration_s=600
+            )
+            before_s = DECODED_S.get(variants[0], 0.0)
+            started = time.perf_counter()
+            heard = listen_again(
+                result, decoded, redecoders[variants[0]], redaction, pack=variants[0] not in EACH_ALONE
+            )
+            second = time.perf_counter() - started
+            again = DECODED_S.get(variants[0], 0.0) - before_s
+            marked = redact_result(copy.deepcopy(result), redaction, heard)["redactions"]
+            print(f"{title:<32}{result['duration_s']:>8.1f}{again:>14.1f}s{second:>12.2f}s"
+                  f"{100 * second / took_s:>15.1f}{len(marked):>12}")  # fmt: skip
     registry.close()
-    print(f"model {args.model}, {sum(len(v) for v in found.values()) + len(false_positives)} calls, "
-          f"{audio_s / 60:.1f} audio minutes (both channels counted once per call)")  # fmt: skip
-    print(
-        f"{'class':<14}{'calls':>6}{'found':>7}{'recall':>8}{'without cues':>14}{'on the planted text':>21}"
-    )
-    for kind, hits in found.items():
-        print(f"{kind:<14}{len(hits):>6}{sum(hits):>7}{sum(hits) / len(hits):>8.3f}"
-              f"{sum(uncued[kind]) / len(uncued[kind]):>14.3f}{sum(in_text[kind]) / len(in_text[kind]):>21.3f}")  # fmt: skip
-    print(f"negative calls: {len(false_positives)}, false positives: {sum(false_positives)} "
-          f"({sum(false_positives) / max(1, len(false_positives)):.2f} per call; without cues: "
-          f"{uncued_false_positives}; on the planted text: {text_false_positives})")  # fmt: skip
-    minutes = audio_s / 60
-    print(f"transcription: {transcribe_s / minutes:.2f} s per audio minute")
-    print(f"text redaction: {1000 * redact_s / minutes:.2f} ms per audio minute "
-          f"({100 * redact_s / transcribe_s:.3f} % of transcription)")  # fmt: skip
-    print(f"audio copy (beep + FLAC): {1000 * audio_redact_s / minutes:.1f} ms per audio minute "
-          f"({100 * audio_redact_s / transcribe_s:.2f} % of transcription)")  # fmt: skip
     return 0
 
 

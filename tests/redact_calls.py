@@ -27,6 +27,8 @@ CALLS = {
     "pii": [("customer", "c3"), ("customer", "c4"), ("customer", "c5")],
     "negative": [("customer", "c6"), ("customer", "c7")],
     "two_turns": [("agent", "a1"), ("customer", "c8"), ("agent", "a3"), ("customer", "c9")],
+    # an SSN read in pairs, in another voice, slowly: tiny.en writes "5, 7, 10, 1, 59, 8, 10, 1, 7, 3"
+    "ssn_in_pairs": [("agent", "a4"), ("customer", "c10")],
 }
 
 

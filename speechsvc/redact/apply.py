@@ -12,15 +12,17 @@ from typing import Any
 from speechsvc.redact import MARKERS, MASK, Redaction
 from speechsvc.redact.cues import cues_in
 from speechsvc.redact.detect import Finding, find
-from speechsvc.redact.spoken import tokens
+from speechsvc.redact.second_pass import Heard
+from speechsvc.redact.spoken import Token, clusters, number_groups, tokens
 from speechsvc.results.canonical import Result, merge_timeline, timeline_text
 
 _PRECEDENCE = {name: rank for rank, name in enumerate(MARKERS)}
 _TRAILING = ".,;:!?"
 
 
-def redact_result(result: Result, redaction: Redaction) -> Result:
-    """The result with every span of `redaction`'s classes replaced; `redactions` lists them."""
+def redact_result(result: Result, redaction: Redaction, again: Sequence[Heard] = ()) -> Result:
+    """The result with every span of `redaction`'s classes replaced; `redactions` lists them. `again`:
+    what a second listen found (speechsvc.redact.second_pass), laid on the words it overlaps."""
     entities = redaction.entities
     spans: list[dict[str, Any]] = []
     channels = []
@@ -29,8 +31,10 @@ def redact_result(result: Result, redaction: Redaction) -> Result:
     cues = [
         cue for toks in heard for cue in cues_in(toks)
     ]  # a question on one channel, the answer on another
-    for doc, words, toks in zip(result["channels"], located, heard, strict=True):
-        merged = merge(find(toks, entities, cues))
+    for position, (doc, words, toks) in enumerate(zip(result["channels"], located, heard, strict=True)):
+        second = [h for h in again if h.channel == position]
+        first = find(toks, entities, cues)
+        merged = merge(first + _laid(second, words, toks, first))
         channels.append({**doc, "segments": _rewrite(doc["segments"], words, merged, redaction)})
         spans += [
             {"type": f.type, "stream": doc["stream"], "channel": doc["channel"], "label": doc["label"],
@@ -49,6 +53,35 @@ def redact_result(result: Result, redaction: Redaction) -> Result:
 
 
 Located = tuple[int, int, dict[str, Any]]  # segment number, word number (-1: read from the text), word
+
+
+def _laid(
+    heard: Sequence[Heard], words: list[Located], toks: Sequence[Token], first: Sequence[Finding]
+) -> list[Finding]:
+    """Each finding of the second listen as the first reading's words it overlaps in time, each by half
+    of the word or of the finding at least (the readings' timings differ a little; none: the first
+    reading has no words there, and there is nothing to replace). Where the first reading found
+    something already, it stands: a digit the second reading dropped turns a phone number into an SSN
+    as often as it mends one. A span grows over the first reading's digit runs it touches (the readings
+    end a number at different words: no digit of it is left beside the marker)."""
+    runs = [(run[0].first, run[-1].last) for run in clusters(number_groups(toks), toks)]
+    out = []
+    for h in heard:
+        inside = [
+            n
+            for n, (_, _, w) in enumerate(words)
+            if min(w["end"], h.end_s) - max(w["start"], h.start_s)
+            > 0.5 * min(w["end"] - w["start"], h.end_s - h.start_s)
+        ]
+        if not inside:
+            continue
+        low, high = inside[0], inside[-1]
+        for a, b in runs:
+            if a <= high and b >= low:
+                low, high = min(low, a), max(high, b)
+        if not any(f.first <= high and f.last >= low for f in first):
+            out.append(Finding(h.type, low, high))
+    return out
 
 
 def _channel_words(doc: dict[str, Any]) -> list[Located]:
