@@ -97,14 +97,21 @@ class Server:
             "POST", f"{self.url}/v1/transcribe?{query}", path.read_bytes(), {"Content-Type": content_type}
         )
 
-    def poll(self, request_id: str, **params: str) -> Answer:
+    def poll(self, request_id: str, headers: dict[str, str] | None = None, **params: str) -> Answer:
         query = urllib.parse.urlencode(params)
-        return http("GET", f"{self.url}/v1/transcribe/{request_id}?{query}")
+        return http("GET", f"{self.url}/v1/transcribe/{request_id}?{query}", headers=headers)
 
-    def wait_status(self, request_id: str, statuses: set[str], timeout_s: float = 120.0) -> Answer:
+    def wait_status(
+        self,
+        request_id: str,
+        statuses: set[str],
+        timeout_s: float = 120.0,
+        headers: dict[str, str] | None = None,
+        **params: str,
+    ) -> Answer:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            answer = self.poll(request_id)
+            answer = self.poll(request_id, headers, **params)
             if answer.headers.get("x-status") in statuses:
                 return answer
             time.sleep(0.1)

@@ -244,12 +244,7 @@ def test_save_true_keeps_the_call_as_a_job(keyed_server: tuple[Server, str], cli
     messages = run_call(client, 0.0, request_options={"additional_query_parameters": {"save": "true"}})
     request_id = messages[-1].request_id
     auth = {"Authorization": f"Bearer {key}"}
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        answer = http("GET", f"{server.url}/v1/transcribe/{request_id}?format=json", headers=auth)
-        if answer.headers.get("x-status") in ("Completed", "Failed"):
-            break
-        time.sleep(0.2)
+    answer = server.wait_status(request_id, {"Completed", "Failed"}, headers=auth, format="json")
     assert answer.headers.get("x-status") == "Completed", answer.body
     result = json.loads(answer.body)
     assert len(result["channels"]) == 2 and result["duration_s"] == pytest.approx(5.0, abs=0.1)

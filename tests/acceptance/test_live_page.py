@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from tests.acceptance.server import Server, start_with_key
-from tests.acceptance.test_pages import CHROMIUM, DRIVER, wait_for
+from tests.acceptance.test_pages import CHROMIUM, DRIVER, chromium, wait_for
 from tests.conftest import corpus
 
 pytestmark = pytest.mark.model
@@ -49,20 +49,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         pytest.skip(
             "no Chromium here: `apt-get install chromium chromium-driver` (make test does it as root)"
         )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
     microphone = pcm_wav(corpus("jfk.flac"), tmp_path_factory.mktemp("microphone") / "jfk.wav")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000",
-                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                 f"--use-file-for-fake-audio-capture={microphone}"):  # fmt: skip
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
+    yield from chromium("--window-size=1400,1000", "--use-fake-ui-for-media-stream",
+                        "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={microphone}")  # fmt: skip
 
 
 @pytest.fixture(scope="module")

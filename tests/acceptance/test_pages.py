@@ -19,8 +19,8 @@ pytestmark = pytest.mark.model
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def chromium(*flags: str) -> Iterator[Any]:
+    """Debian's headless Chromium under selenium, with `flags` besides the usual ones; skips without it."""
     if CHROMIUM is None or DRIVER is None:
         pytest.skip(
             "no Chromium here: `apt-get install chromium chromium-driver` (make test does it as root)"
@@ -30,12 +30,17 @@ def browser() -> Iterator[Any]:
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,2000"):
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", *flags):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(DRIVER), options=options)
     driver.set_page_load_timeout(60)
     yield driver
     driver.quit()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    yield from chromium("--window-size=1400,2000")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import numpy as np
 import pytest
 from deepgram.listen.v1.types.listen_v1results import ListenV1Results
 
-from tests.acceptance.server import http, start_with_key
+from tests.acceptance.server import start_with_key
 from tests.acceptance.test_deepgram import sdk
 from tests.acceptance.test_live import collect, stream
 from tests.acceptance.test_redact import leaks
@@ -62,12 +61,7 @@ def test_card_over_two_finals_redacted_live_and_in_the_saved_call(tmp_path: Path
         assert "[CREDIT_CARD]" in customer and "card" in agent.lower()
         request_id = received[-1].request_id
         auth = {"Authorization": f"Bearer {key}"}
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            answer = http("GET", f"{server.url}/v1/transcribe/{request_id}?format=json", headers=auth)
-            if answer.headers.get("x-status") in ("Completed", "Failed"):
-                break
-            time.sleep(0.2)
+        answer = server.wait_status(request_id, {"Completed", "Failed"}, headers=auth, format="json")
         assert answer.headers.get("x-status") == "Completed", answer.body
         saved = json.loads(answer.body)
         assert "credit_card" in [r["type"] for r in saved["redactions"]] and leaks(json.dumps(saved)) == []
