@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from speechsvc.asr import coverage
 from speechsvc.asr.engine import TranscribeOptions, WhisperEngine
 from speechsvc.asr.models import resolve_model
+from speechsvc.asr.pieces import speech_regions
 from speechsvc.audio.layout import ChannelRef, SelectedChannel
 from speechsvc.results import turns
 from speechsvc.results.canonical import build_result
@@ -83,7 +84,7 @@ def main() -> int:
                 engine.transcribe(ch, TranscribeOptions(language="en", word_timestamps=False), lambda _: None)
             costs["decode without words"] += time.perf_counter() - started
             started = time.perf_counter()
-            speech = [coverage.speech_stretches(ch) for ch in found.channels]
+            speech = [coverage.speech_stretches(speech_regions(ch)) for ch in found.channels]
             costs["coverage VAD"] += time.perf_counter() - started
             started = time.perf_counter()
             missing = [coverage.uncovered(s, t.segments) for s, t in zip(speech, raw, strict=True)]

@@ -11,11 +11,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-import numpy as np
-import numpy.typing as npt
-
 from speechsvc.asr.engine import SAMPLE_RATE_HZ, ChannelTranscript, Segment
-from speechsvc.asr.pieces import Regions, shifted, speech_regions
+from speechsvc.asr.pieces import Regions, shifted
 
 Stretch = tuple[float, float]  # seconds
 
@@ -28,11 +25,9 @@ MIN_GAP_S = 1.0
 REDECODE_PAD_S = 0.2
 
 
-def speech_stretches(audio: npt.NDArray[np.float32], regions: Regions | None = None) -> list[Stretch]:
-    """Where the VAD hears speech on the channel (blocks of bounded memory, speechsvc.asr.pieces), in
-    seconds; `regions`: its speech_regions when the caller has them already."""
-    found = speech_regions(audio) if regions is None else regions
-    return [(int(start) / SAMPLE_RATE_HZ, int(end) / SAMPLE_RATE_HZ) for start, end in found]
+def speech_stretches(regions: Regions) -> list[Stretch]:
+    """The channel's VAD speech (speechsvc.asr.pieces.speech_regions, sample offsets) in seconds."""
+    return [(int(start) / SAMPLE_RATE_HZ, int(end) / SAMPLE_RATE_HZ) for start, end in regions]
 
 
 def uncovered(speech: Sequence[Stretch], segments: Sequence[Segment]) -> list[Stretch]:

@@ -175,9 +175,7 @@ def run_pipeline(
         check_canceled()
         regions.append(speech_regions(samples))
         isolate.release_pages(samples)
-    speech = [
-        coverage.speech_stretches(samples, found) for samples, found in zip(channels, regions, strict=True)
-    ]
+    speech = [coverage.speech_stretches(found) for found in regions]
     transcripts = decode(channels, options, on_progress, regions)
     transcripts = _covered(channels, speech, transcripts, options, decode, check_canceled)
     transcripts = turns.cut_turns(_drop_echoes(transcripts, leaks), speech)
@@ -308,7 +306,7 @@ def _transcribe_in_pieces(
     plans = []
     for position, samples in enumerate(channels):
         plans.append(pieces(samples, piece_s, None if speech is None else speech[position]))
-        isolate.release_pages(samples)  # the VAD read the whole channel: its pages can go
+        isolate.release_pages(samples)  # where the VAD ran here, it read the whole channel: its pages can go
     parts: list[list[tuple[float, ChannelTranscript]]] = [[] for _ in channels]
 
     def piece_task(position: int, number: int, piece_options: TranscribeOptions) -> ChannelTranscript:
