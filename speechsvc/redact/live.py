@@ -19,7 +19,7 @@ from speechsvc.redact import MARKERS, MASK, Redaction
 from speechsvc.redact.apply import merge
 from speechsvc.redact.cues import CUE_S, Cue, cues_in
 from speechsvc.redact.detect import NEAR_CARD_S, Finding, find
-from speechsvc.redact.spoken import FILLERS, MAX_JOIN_GAP_S, clusters, number_groups, tokens
+from speechsvc.redact.spoken import FILLERS, MAX_JOIN_GAP_S, Token, clusters, number_groups, tokens
 from speechsvc.results.deepgram_words import DgWord, bare
 
 HOLD_S = MAX_JOIN_GAP_S  # of the stream, at most, that a final ending in an open number waits for the next
@@ -57,11 +57,11 @@ class LiveRedactor:
         `hold=False` (a Finalize, the end of the stream) sends everything now."""
         self._held.append(_Held(words, emit))
         self._due = False
-        self._cues += cues_in(tokens([(w.start, w.end, " " + w.punctuated) for w in words]))
+        self._cues += cues_in(_tokens(words))
         if words:
             horizon = words[-1].end - CUE_S
             self._cues[:] = [cue for cue in self._cues if cue.at_s >= horizon]
-        pending = [w for held in self._held for w in held.words]
+        pending = self._pending()
         spans = self._spans(pending)
         if hold and self._open_at_end(pending, spans):
             return
@@ -73,13 +73,13 @@ class LiveRedactor:
         closed is on its way to the session in between, and its final may hold the rest of the number."""
         due = bool(self._held) and not speaking and clock_s >= self._held_end() + HOLD_S
         if due and self._due:
-            self._send(self._spans([w for held in self._held for w in held.words]))
+            self._send(self._spans(self._pending()))
         self._due = due
 
     def flush(self) -> None:
         """Everything held goes out (the end of the stream)."""
         if self._held:
-            self._send(self._spans([w for held in self._held for w in held.words]))
+            self._send(self._spans(self._pending()))
 
     def interim(self, words: list[DgWord]) -> list[DgWord] | None:
         """The interim's words redacted, or None: suppressed while a span may be open."""
@@ -87,7 +87,7 @@ class LiveRedactor:
             return None
         spans = self._spans(words)
         covered = {i for f in spans for i in range(f.first, f.last + 1)}
-        toks = tokens([(w.start, w.end, " " + w.punctuated) for w in words])
+        toks = _tokens(words)
         if self._entities & DIGIT_ENTITIES and any(
             i not in covered for g in number_groups(toks) if not g.amount for i in range(g.first, g.last + 1)
         ):
@@ -100,11 +100,15 @@ class LiveRedactor:
 
     # --- inside -------------------------------------------------------------------------------------------
 
+    def _pending(self) -> list[DgWord]:
+        """The words of every final held, in order."""
+        return [w for held in self._held for w in held.words]
+
     def _spans(self, pending: list[DgWord]) -> list[Finding]:
         """Findings in `pending` (indices into it), read after the channel's recent context."""
         context = self._context
         words = [*context, *pending]
-        toks = tokens([(w.start, w.end, " " + w.punctuated) for w in words])
+        toks = _tokens(words)
         found = merge(find(toks, self._entities, self._cues))
         offset = len(context)
         return [
@@ -116,7 +120,7 @@ class LiveRedactor:
         if not self._entities & DIGIT_ENTITIES or not pending:
             return False
         words = [*self._context, *pending]
-        toks = tokens([(w.start, w.end, " " + w.punctuated) for w in words])
+        toks = _tokens(words)
         runs = clusters(number_groups(toks), toks)
         if not runs:
             return False
@@ -127,7 +131,7 @@ class LiveRedactor:
         return all(part in FILLERS for tok in toks[last.last + 1 :] for part in tok.parts)
 
     def _held_end(self) -> float:
-        ends = [w.end for held in self._held for w in held.words]
+        ends = [w.end for w in self._pending()]
         return max(ends) if ends else 0.0
 
     def _send(self, spans: list[Finding]) -> None:
@@ -145,6 +149,11 @@ class LiveRedactor:
         if self._context:
             horizon = self._context[-1].end - CONTEXT_S
             self._context = [w for w in self._context if w.end >= horizon]
+
+
+def _tokens(words: list[DgWord]) -> list[Token]:
+    """The detector's tokens of a live final's words (their punctuated form, as the file jobs' text)."""
+    return tokens([(w.start, w.end, " " + w.punctuated) for w in words])
 
 
 def _redacted(words: list[DgWord], spans: list[Finding], redaction: Redaction) -> list[DgWord]:
