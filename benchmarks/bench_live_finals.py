@@ -27,9 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from speechsvc.asr.engine import SAMPLE_RATE_HZ
 from speechsvc.asr.models import ModelRegistry, pick_compute_type, whisper_loader
+from speechsvc.asr.short_window import FULL_WINDOW_FRAMES, window_frames
 from speechsvc.audio.decode import decode_channels
 from speechsvc.audio.layout import ChannelRef
-from speechsvc.live.decoder import FINAL, FULL_WINDOW_FRAMES, decode_utterance, window_frames
+from speechsvc.live.decoder import FINAL, decode_utterance
 from speechsvc.live.endpoint import Frontend, Utterance
 from tests.conftest import CORPUS, JFK_TEXT, STEREO_TEXTS
 from tests.dialogue_calls import TURN_TAKING, call

@@ -2,12 +2,12 @@
 ordinary numbers only: recall per class, false positives per call, and what redaction costs per audio
 minute against the transcription itself.
 
-    python benchmarks/bench_redact.py [--model tiny.en] [--calls 10] [--seed 5] [--variants tiny-prompt-greedy,...]
+    python benchmarks/bench_redact.py [--model tiny.en] [--calls 10] [--seed 5] [--variants shipped,...]
 
 With --variants, each call's first reading is also redacted with the second listen
 (speechsvc.redact.second_pass) of each variant, in turn per call, and the calls without planted entities
 (the support call of fixtures/dialogue, the corpus's two voices) show what it decodes again and costs
-(--calls 0: those alone). The variants were compared on seed 1 (tuning); the README reports 3, 4 and 5.
+(--calls 0: those alone). The variants were compared on seeds 1 and 2 (tuning); the README reports 3, 4 and 5.
 
 Each call is generated (espeak-ng, needs Debian's espeak-ng): the agent asks on channel 0 in one voice,
 the customer answers on channel 1 in one of CUSTOMER_VOICES at one of SPEEDS_WPM, with one planted
@@ -36,7 +36,8 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from speechsvc.asr.engine import ChannelBatching, TranscribeOptions
+from speechsvc.asr.engine import TranscribeOptions
+from speechsvc.asr.short_window import FULL_WINDOW_FRAMES, decode_short
 from speechsvc.audio.decode import decode_channels
 from speechsvc.audio.encode import encode
 from speechsvc.audio.layout import ChannelRef
@@ -46,9 +47,10 @@ from speechsvc.redact import Redaction
 from speechsvc.redact.apply import redact_result
 from speechsvc.redact.audio import redacted_channels
 from speechsvc.redact.detect import find, luhn_valid, ssn_valid
-from speechsvc.redact.second_pass import DIGITS_PROMPT, Redecode, listen_again
+from speechsvc.redact.reading import read
+from speechsvc.redact.second_pass import Redecode, listen_again
 from speechsvc.redact.spoken import tokens
-from speechsvc.service.pipeline import run_pipeline
+from speechsvc.service.pipeline import run_pipeline, second_listen_decoder
 from tests.conftest import write_wav
 
 RATE = 16000
@@ -198,15 +200,16 @@ def checked_only(result: dict[str, Any], redaction: Redaction) -> list[tuple[str
 
 
 # The second listen (speechsvc.redact.second_pass) compared on the same first readings, in turn per call:
-# (name, model, prompt, beam size)
-VARIANTS = {
-    "tiny-prompt-b5": ("tiny.en", DIGITS_PROMPT, 5),
-    "tiny-prompt-greedy": ("tiny.en", DIGITS_PROMPT, 1),  # the stretches of a channel packed in one clip
-    "tiny-prompt-greedy-each": ("tiny.en", DIGITS_PROMPT, 1),  # each stretch a clip of its own
-    "tiny-alone-b5": ("tiny.en", None, 5),
-    "base-prompt-b5": ("base", DIGITS_PROMPT, 5),
+# "shipped" is the pipeline's own (speechsvc.service.pipeline.second_listen_decoder: a short window, no
+# prompt, greedy, no temperature fallback); the others differ from it in the settings named.
+# (name, encoder window in frames (None: the clip's short window), prompt, temperature)
+DIGITS_PROMPT = "Card number 4539 1488 0343 6467, social 143-07-0677, phone 415-802-1208."
+VARIANTS: dict[str, tuple[int | None, str | None, float | None]] = {
+    "shipped": (None, None, 0.0),
+    "30s-window-prompt": (FULL_WINDOW_FRAMES, DIGITS_PROMPT, None),  # the last release's second listen
+    "short-fallback": (None, None, None),  # the temperature fallback on
+    "short-prompt": (None, DIGITS_PROMPT, 0.0),
 }
-EACH_ALONE = frozenset({"tiny-prompt-greedy-each"})
 
 
 def ordinary_calls(scratch: Path) -> list[tuple[str, Path]]:
@@ -225,19 +228,24 @@ LAST_HEARD: dict[int, str] = {}  # what the last second pass heard, for the miss
 DECODED_S: dict[str, float] = {}  # seconds of audio each variant decoded again
 
 
-def redecoder(registry: Any, name: str) -> Redecode:
-    """The variant's second pass as the pipeline runs it (batched where the engine batches channels)."""
-    model, prompt, beam = VARIANTS[name]
-    transcriber = registry.get(model)
-    options = TranscribeOptions(language="en", word_timestamps=True, vad=False, beam_size=beam, prompt=prompt)
+def redecoder(transcriber: Any, name: str) -> Redecode:
+    """The variant's second listen, clip by clip as the pipeline runs it."""
+    options = TranscribeOptions(language="en", word_timestamps=True, beam_size=1)
+    shipped = second_listen_decoder(transcriber, f"bench-{name}", options, lambda: None)
+    frames, prompt, temperature = VARIANTS[name]
+    again = TranscribeOptions("en", word_timestamps=True, vad=False, beam_size=1, prompt=prompt,
+                              temperature=temperature)  # fmt: skip
 
     def redecode(clips: list[np.ndarray]) -> list[list[tuple[float, float, str]]]:
         DECODED_S[name] = DECODED_S.get(name, 0.0) + sum(len(c) for c in clips) / RATE
-        if isinstance(transcriber, ChannelBatching):
-            found = transcriber.transcribe_channels("second", clips, options, lambda *_: None)
+        if name == "shipped":
+            out = shipped(clips)
         else:
-            found = [transcriber.transcribe(clip, options, lambda _: None) for clip in clips]
-        out = [[(w.start, w.end, w.word) for seg in t.segments for w in seg.words] for t in found]
+            found = [
+                decode_short(transcriber, f"bench-{name}", k, clip, again, frames)
+                for k, clip in enumerate(clips)
+            ]
+            out = [[(w.start, w.end, w.word) for seg in t.segments for w in seg.words] for t in found]
         LAST_HEARD[0] = " | ".join("".join(w for _, _, w in words) for words in out)
         return out
 
@@ -262,7 +270,7 @@ def main() -> int:
     registry = build_registry(config)
     transcriber = registry.get()
     variants = [v for v in args.variants.split(",") if v]
-    redecoders = {name: redecoder(registry, name) for name in variants}
+    redecoders = {name: redecoder(transcriber, name) for name in variants}
     second_found: dict[str, dict[str, list[bool]]] = {name: {} for name in variants}
     second_false: dict[str, int] = dict.fromkeys(variants, 0)
     second_s: dict[str, float] = dict.fromkeys(variants, 0.0)
@@ -288,7 +296,7 @@ def main() -> int:
         audio_s += result["duration_s"]
         unredacted = copy.deepcopy(result)
         started = time.perf_counter()
-        redacted = redact_result(unredacted, redaction)
+        redacted = redact_result(unredacted, read(unredacted, redaction))
         redact_s += time.perf_counter() - started
         decoded = decode_channels(path, "audio/wav", [ChannelRef(0, 0), ChannelRef(0, 1)], max_duration_s=600)
         marks = [(1 if r["label"] == "customer" else 0, r["start"], r["end"]) for r in redacted["redactions"]]
@@ -301,9 +309,9 @@ def main() -> int:
         before_s = DECODED_S.get(variants[0], 0.0) if variants else 0.0
         for name in variants[number % max(1, len(variants)) :] + variants[: number % max(1, len(variants))]:
             started = time.perf_counter()
-            heard = listen_again(result, decoded, redecoders[name], redaction, pack=name not in EACH_ALONE)
+            heard = listen_again(read(result, redaction), decoded, redecoders[name])
             second_s[name] += time.perf_counter() - started
-            marked = redact_result(copy.deepcopy(result), redaction, heard)["redactions"]
+            marked = redact_result(copy.deepcopy(result), read(result, redaction), heard)["redactions"]
             if kind == "negative":
                 second_false[name] += len(marked)
                 continue
@@ -382,12 +390,10 @@ def main() -> int:
             )
             before_s = DECODED_S.get(variants[0], 0.0)
             started = time.perf_counter()
-            heard = listen_again(
-                result, decoded, redecoders[variants[0]], redaction, pack=variants[0] not in EACH_ALONE
-            )
+            heard = listen_again(read(result, redaction), decoded, redecoders[variants[0]])
             second = time.perf_counter() - started
             again = DECODED_S.get(variants[0], 0.0) - before_s
-            marked = redact_result(copy.deepcopy(result), redaction, heard)["redactions"]
+            marked = redact_result(copy.deepcopy(result), read(result, redaction), heard)["redactions"]
             print(f"{title:<32}{result['duration_s']:>8.1f}{again:>14.1f}s{second:>12.2f}s"
                   f"{100 * second / took_s:>15.1f}{len(marked):>12}")  # fmt: skip
     registry.close()

@@ -185,6 +185,7 @@ def transcribe_files(config: Config, args: argparse.Namespace) -> int:
                     redacted_audio=args.output_dir / f"{path.stem}.redacted.flac"
                     if args.output_dir
                     else None,
+                    second_listen=not config.redact_single_pass,
                 )
             except SpeechsvcError as exc:
                 print(f"speechsvc: {path}: {cli_message(exc)}", file=sys.stderr)

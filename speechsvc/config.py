@@ -67,6 +67,8 @@ class Config:
     live_buffer_s: float = 60.0  # seconds of a live stream's speech waiting to be decoded before it is closed
     live_idle_timeout_s: float = 10.0  # a live stream with no audio and no KeepAlive this long is closed
     lease_s: float = 60.0  # how long a worker holds a job without renewing it (renewed about every second)
+    # redact= on file jobs: the first reading only, without the second listen where a number is likely
+    redact_single_pass: bool = False
 
     @property
     def device_indexes(self) -> tuple[int, ...]:
@@ -152,11 +154,13 @@ HELP = {
     "live_buffer_s": "seconds of a live stream's speech waiting to be decoded; beyond it the stream is closed",
     "live_idle_timeout_s": "seconds without audio or KeepAlive after which a live stream is closed",
     "lease_s": "seconds a worker holds a job without renewing it; a dead worker's jobs are taken after this",
+    "redact_single_pass": "redact= on file jobs: redact the first reading only, without decoding again where "
+    "a number is likely (cheaper, lower recall: see the README's Redaction)",
 }
 # The flags of the commands that use only part of the configuration.
 TRANSCRIBE_FIELDS = ("data_dir", "model", "device", "compute_type", "workers", "cpu_threads", "batch_size",
                      "device_index", "max_duration_s", "max_channels", "max_decoded_bytes", "decode_timeout_s",
-                     "decode_memory_mb", "log_level")  # fmt: skip
+                     "decode_memory_mb", "redact_single_pass", "log_level")  # fmt: skip
 STORE_FIELDS = ("data_dir", "database", "log_level")
 MODELS_FIELDS = ("data_dir", "model", "log_level")
 

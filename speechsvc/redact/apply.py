@@ -10,32 +10,27 @@ from collections.abc import Sequence
 from typing import Any
 
 from speechsvc.redact import MARKERS, MASK, Redaction
-from speechsvc.redact.cues import cues_in
-from speechsvc.redact.detect import Finding, find
+from speechsvc.redact.detect import Finding
+from speechsvc.redact.reading import Located, Reading
 from speechsvc.redact.second_pass import Heard
-from speechsvc.redact.spoken import Token, clusters, number_groups, tokens
+from speechsvc.redact.spoken import Token, clusters, number_groups
 from speechsvc.results.canonical import Result, merge_timeline, timeline_text
 
 _PRECEDENCE = {name: rank for rank, name in enumerate(MARKERS)}
 _TRAILING = ".,;:!?"
 
 
-def redact_result(result: Result, redaction: Redaction, again: Sequence[Heard] = ()) -> Result:
-    """The result with every span of `redaction`'s classes replaced; `redactions` lists them. `again`:
-    what a second listen found (speechsvc.redact.second_pass), laid on the words it overlaps."""
-    entities = redaction.entities
+def redact_result(result: Result, reading: Reading, again: Sequence[Heard] = ()) -> Result:
+    """The result with every span of the reading's classes replaced; `redactions` lists them. `reading`:
+    the result's first reading (speechsvc.redact.reading); `again`: what a second listen found
+    (speechsvc.redact.second_pass), laid on the words it overlaps."""
     spans: list[dict[str, Any]] = []
     channels = []
-    located = [_channel_words(doc) for doc in result["channels"]]
-    heard = [tokens([(w["start"], w["end"], w["word"]) for _, _, w in words]) for words in located]
-    cues = [
-        cue for toks in heard for cue in cues_in(toks)
-    ]  # a question on one channel, the answer on another
-    for position, (doc, words, toks) in enumerate(zip(result["channels"], located, heard, strict=True)):
+    for position, doc in enumerate(result["channels"]):
+        words, first = reading.words[position], reading.found[position]
         second = [h for h in again if h.channel == position]
-        first = find(toks, entities, cues)
-        merged = merge(first + _laid(second, words, toks, first))
-        channels.append({**doc, "segments": _rewrite(doc["segments"], words, merged, redaction)})
+        merged = merge(first + _laid(second, words, reading.tokens[position], first))
+        channels.append({**doc, "segments": _rewrite(doc["segments"], words, merged, reading.redaction)})
         spans += [
             {"type": f.type, "stream": doc["stream"], "channel": doc["channel"], "label": doc["label"],
              "start": words[f.first][2]["start"], "end": words[f.last][2]["end"]}
@@ -50,9 +45,6 @@ def redact_result(result: Result, redaction: Redaction, again: Sequence[Heard] =
         "text": timeline_text(timeline, multi=len(channels) > 1),
         "redactions": spans,
     }
-
-
-Located = tuple[int, int, dict[str, Any]]  # segment number, word number (-1: read from the text), word
 
 
 def _laid(
@@ -81,24 +73,6 @@ def _laid(
                 low, high = min(low, a), max(high, b)
         if not any(f.first <= high and f.last >= low for f in first):
             out.append(Finding(h.type, low, high))
-    return out
-
-
-def _channel_words(doc: dict[str, Any]) -> list[Located]:
-    """The channel's words in order; a segment without words gives its text's tokens, timed in
-    proportion to their characters."""
-    out: list[Located] = []
-    for number, seg in enumerate(doc["segments"]):
-        if seg["words"]:
-            out += [(number, position, word) for position, word in enumerate(seg["words"])]
-            continue
-        tokens_ = seg["text"].split()
-        total = sum(len(t) for t in tokens_) or 1
-        at = seg["start"]
-        for token in tokens_:
-            end = at + (seg["end"] - seg["start"]) * len(token) / total
-            out.append((number, -1, {"start": at, "end": end, "word": " " + token, "confidence": 1.0}))
-            at = end
     return out
 
 

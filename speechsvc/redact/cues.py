@@ -23,7 +23,9 @@ CUES = {
 }
 # two words in a row: "the long number" is what British call centres call the card number
 CUE_PHRASES = {"credit_card": (("long", "number"),)}
-CUED_DIGITS = {"credit_card": (12, 20), "ssn": (8, 10)}
+# after a social cue, 6-15: an SSN read in pairs is often heard as more digits ("seventy seven" as "7, 10, 7")
+# or fewer ("two, eighteen, thirteen" as "to 1813"); the answer to "your social?" is the SSN either way
+CUED_DIGITS = {"credit_card": (12, 20), "ssn": (6, 15)}
 
 
 @dataclass(frozen=True)

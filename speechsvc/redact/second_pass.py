@@ -1,40 +1,37 @@
 """A second listen where a number is likely: the stretches of a channel after a cue (card, social, phone,
-number, on any channel in the CUE_S before) or around a run of digits are decoded again on their own,
-and the detector reads those words too.
+number, on any channel in the CUE_S before) or around a long run of digits are decoded again on their
+own, and the detector reads those words too.
 
 The first decode mishears digits read at a dictation pace ("one four three, oh seven" as
 "143,000,000,000,000", "five two five" as "fine, two fine"); one wrong digit fails the Luhn or SSA check.
-A clip of a few seconds decoded alone (no previous text, a prompt of digits) hears them better. The
-findings on the second reading are mapped back to the first reading's words by time: the result keeps the
-first pass's text, and only a marker replaces words there, so no digit the first pass did not write ever
-reaches the result. The decoding itself is a callable (`Redecode`) the pipeline gives, so this module
-stays beside the result and does not reach into speechsvc.asr."""
+A clip of a few seconds decoded alone (no previous text) hears them better. The findings on the second
+reading are mapped back to the first reading's words by time: the result keeps the first pass's text,
+and only a marker replaces words there, so no digit the first pass did not write ever reaches the
+result. The decoding itself is a callable (`Redecode`) the pipeline gives, so this module stays beside
+the result and does not reach into speechsvc.asr."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from speechsvc.redact import Redaction
-from speechsvc.redact.cues import CUE_S, Cue, cues_in
+from speechsvc.redact.cues import CUE_S, cues_in
 from speechsvc.redact.detect import find
+from speechsvc.redact.reading import Reading
 from speechsvc.redact.spoken import Token, clusters, number_groups, tokens
 
 SAMPLE_RATE_HZ = 16000
 PAD_BEFORE_S = 0.5  # the clip starts before the run's first word (its onset is often cut short)
 PAD_AFTER_S = 1.5  # and goes on after the run: the last digits may be missing from the first reading
-MIN_RUN_DIGITS = 3  # a run of fewer digits, without a cue, is an ordinary number ("two items")
-PACK_S = 28.0  # the stretches of a channel decoded together, up to this long (Whisper's window: 30 s)
-PACK_GAP_S = 1.0  # of silence between two stretches in a pack
+# without a cue, a run of fewer digits is an ordinary number ("three hundred and twelve items", "2024"),
+# not a phone number (10), an SSN (9) or a card (13-19) with a digit or two misheard
+MIN_RUN_DIGITS = 7
 ANSWER_GAP_S = 2.0  # after a cue: the words of each channel apart by less than this are one answer
 # what a party says before reading a number out (the cues of speechsvc.redact.cues, and a phone)
 LISTEN_CUES = frozenset({"phone", "number", "mobile", "cell"})
-# Words the second pass decodes with: digits as the reader says them, one by one, in groups.
-DIGITS_PROMPT = "Card number 4539 1488 0343 6467, social 143-07-0677, phone 415-802-1208."
 
 Words = list[tuple[float, float, str]]  # (start, end, text), seconds on the call's timeline
 Samples = npt.NDArray[np.float32]
@@ -59,17 +56,6 @@ class Heard:
     channel: int
     start_s: float
     end_s: float
-
-
-def channel_words(result: dict[str, Any]) -> list[Words]:
-    """Each English channel's words of a canonical result (API.md §2), in order (the detector reads
-    English numbers only: another language's channel has none here)."""
-    return [
-        [(w["start"], w["end"], w["word"]) for seg in doc["segments"] for w in seg["words"]]
-        if doc.get("language", "en") == "en"
-        else []
-        for doc in result["channels"]
-    ]
 
 
 def _cue_times(heard: Sequence[Sequence[Token]]) -> list[tuple[int, float]]:
@@ -151,79 +137,32 @@ def shifted(words: Words, start_s: float) -> Words:
     return [(round(float(a) + start_s, 3), round(float(b) + start_s, 3), text) for a, b, text in words]
 
 
-def packs(found: Sequence[Stretch]) -> list[list[Stretch]]:
-    """The stretches of each channel in clips of at most PACK_S (with PACK_GAP_S between two): Whisper
-    reads 30 s windows, so a clip of 5 s alone costs the encoder as much as one of 30 s."""
-    out: list[list[Stretch]] = []
-    length_s = 0.0
-    for s in found:
-        more_s = s.end_s - s.start_s
-        if out and out[-1][-1].channel == s.channel and length_s + PACK_GAP_S + more_s <= PACK_S:
-            out[-1].append(s)
-            length_s += PACK_GAP_S + more_s
-        else:
-            out.append([s])
-            length_s = more_s
-    return out
-
-
-def packed(channels: Sequence[Samples], pack: Sequence[Stretch]) -> tuple[Samples, list[float]]:
-    """The pack's stretches in one clip, PACK_GAP_S of silence between two, and where each starts in it."""
-    parts: list[Samples] = []
-    offsets: list[float] = []
-    at = 0
-    gap = np.zeros(round(PACK_GAP_S * SAMPLE_RATE_HZ), np.float32)
-    for audio in clips(channels, pack):
-        if parts:
-            parts.append(gap)
-            at += len(gap)
-        offsets.append(at / SAMPLE_RATE_HZ)
-        parts.append(audio)
-        at += len(audio)
-    return np.concatenate(parts), offsets
-
-
-def unpacked(words: Words, pack: Sequence[Stretch], offsets: Sequence[float]) -> list[Words]:
-    """A pack's words split by stretch (a word goes with the last stretch that starts before its middle),
-    each on the call's timeline."""
-    out: list[Words] = [[] for _ in pack]
-    for start, end, text in words:
-        middle = (float(start) + float(end)) / 2
-        k = max([n for n, at in enumerate(offsets) if at <= middle], default=0)
-        out[k] += shifted([(start, end, text)], pack[k].start_s - offsets[k])
-    return out
-
-
 def listen_again(
-    result: dict[str, Any],
+    reading: Reading,
     channels: Sequence[Samples],
     redecode: Redecode,
-    redaction: Redaction,
-    *,
-    pack: bool = True,
 ) -> list[Heard]:
-    """Decode the likely stretches again (`redecode`; packed into clips of PACK_S, or each alone), where
-    the first reading found nothing, and detect
-    `redaction`'s entities on those words with the cues of the first reading; the findings timed on the
-    call."""
-    words = channel_words(result)
-    cues: list[Cue] = [cue for w in words for cue in cues_in(tokens(w))]
-    first = [
-        Heard(f.type, channel, w[f.first][0], w[f.last][1])
-        for channel, w in enumerate(words)
-        for f in find(tokens(w), redaction.entities, cues)
+    """Decode the likely stretches of the English channels again (`redecode`, each stretch a clip of its
+    own) where the first reading found nothing, and detect the reading's entities on those words with its
+    cues; the findings timed on the call. (The detector reads English numbers only.)"""
+    words = [
+        reading.timed(channel) if language == "en" else []
+        for channel, language in enumerate(reading.languages)
     ]
-    duration_s = result.get("duration_s") or max(len(c) for c in channels) / SAMPLE_RATE_HZ
+    first = [
+        Heard(f.type, channel, words[channel][f.first][0], words[channel][f.last][1])
+        for channel, found in enumerate(reading.found)
+        if words[channel]
+        for f in found
+    ]
+    duration_s = max(len(c) for c in channels) / SAMPLE_RATE_HZ
     found = stretches(words, duration_s, first)
     if not found:
         return []
     out: list[Heard] = []
-    groups = packs(found) if pack else [[s] for s in found]
-    audio = [packed(channels, group) for group in groups]
-    for group, (_, offsets), words_heard in zip(
-        groups, audio, redecode([clip for clip, _ in audio]), strict=True
-    ):
-        for stretch, timed in zip(group, unpacked(words_heard, group, offsets), strict=True):
-            for f in find(tokens(timed), redaction.entities, cues):
-                out.append(Heard(f.type, stretch.channel, timed[f.first][0], timed[f.last][1]))
+    entities = reading.redaction.entities
+    for stretch, heard in zip(found, redecode(clips(channels, found)), strict=True):
+        timed = shifted(heard, stretch.start_s)
+        for f in find(tokens(timed), entities, reading.cues):
+            out.append(Heard(f.type, stretch.channel, timed[f.first][0], timed[f.last][1]))
     return out

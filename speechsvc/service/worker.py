@@ -215,6 +215,7 @@ class Worker:
             on_progress=bridge,
             pool=self.pool,
             redacted_audio=redacted,
+            second_listen=not self.config.redact_single_pass,
         )
 
     async def _finish_failed(self, job: Job, message: str) -> None:

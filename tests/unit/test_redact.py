@@ -11,6 +11,7 @@ import pytest
 from speechsvc.errors import InvalidRequest
 from speechsvc.redact import Redaction, parse_redaction
 from speechsvc.redact.apply import redact_result
+from speechsvc.redact.reading import read
 from speechsvc.redact.audio import AUDIO_PAD_S, RATE_HZ, redacted_channels
 from speechsvc.redact.detect import find, luhn_valid, ssn_valid
 from speechsvc.redact.spoken import tokens
@@ -151,7 +152,7 @@ def _result() -> dict[str, Any]:
 
 
 def test_redact_result_rewrites_words_segments_timeline_and_text() -> None:
-    result = redact_result(_result(), Redaction(("pci",)))
+    result = redact_result(_result(), read(_result(), Redaction(("pci",))))
     customer = result["channels"][1]["segments"]
     assert [s["text"] for s in customer] == ["It's [CREDIT_CARD].", "Done."]
     marker = customer[0]["words"][1]
@@ -163,7 +164,7 @@ def test_redact_result_rewrites_words_segments_timeline_and_text() -> None:
     assert result["text"] == "agent: Card number?\ncustomer: It's [CREDIT_CARD].\ncustomer: Done."
     assert result["stats"] == {"talk_time_s": {"a": 1.0}}
     assert CARD[:4] not in str(result) and "6467" not in str(result)
-    masked = redact_result(_result(), Redaction(("pci",), "mask"))
+    masked = redact_result(_result(), read(_result(), Redaction(("pci",), "mask")))
     assert masked["channels"][1]["segments"][0]["text"] == "It's ****."
 
 
@@ -171,7 +172,7 @@ def test_segment_without_words_is_redacted_from_its_text() -> None:
     result = _result()
     seg = result["channels"][1]["segments"][0]
     seg["words"], seg["text"] = [], "It's 4539 1488 0343 6467."
-    redacted = redact_result(result, Redaction(("pci",)))
+    redacted = redact_result(result, read(result, Redaction(("pci",))))
     assert redacted["channels"][1]["segments"][0] == {**seg, "text": "It's [CREDIT_CARD].", "tokens": [],
                                                       "end": seg["end"], "words": []}  # fmt: skip
 
