@@ -193,7 +193,6 @@ def run_pipeline(
         request_id, transcriber.name, list(zip(selection, transcripts, strict=True)), report
     )
     if request.redaction is not None:  # before anything stores the result, while its words are in it
-
         reading = read(result, request.redaction)
         redecode = second_listen_decoder(transcriber, f"{request_id}/again", options, check_canceled)
         heard = listen_again(reading, channels, redecode) if second_listen else []

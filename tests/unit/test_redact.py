@@ -11,9 +11,9 @@ import pytest
 from speechsvc.errors import InvalidRequest
 from speechsvc.redact import Redaction, parse_redaction
 from speechsvc.redact.apply import redact_result
-from speechsvc.redact.reading import read
 from speechsvc.redact.audio import AUDIO_PAD_S, RATE_HZ, redacted_channels
 from speechsvc.redact.detect import find, luhn_valid, ssn_valid
+from speechsvc.redact.reading import read
 from speechsvc.redact.spoken import tokens
 
 CARD = "4539148803436467"
