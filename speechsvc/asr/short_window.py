@@ -35,6 +35,10 @@ from speechsvc.asr.lockstep_channels import LockstepWhisperEngine, Preparing, ch
 WINDOW_MARGIN_S = 5.0
 WINDOW_STEP_S = 10.0
 FULL_WINDOW_FRAMES = 3000  # 30 s of 10 ms feature frames
+# the most tokens a window's text may take, per second of the window (fast speech is 3-4 words a second,
+# a token or two each, and two timestamps a segment): a decode that loops ("2 or 3 days. . . . . ") stops
+# there instead of at the model's 448 tokens, which cost a greedy decode without fallback up to 4x
+TOKENS_PER_S = 8
 
 
 def decode_short(
@@ -74,7 +78,8 @@ def window_frames(duration_s: float) -> int:
 
 
 class ShortWindow:
-    """The model faster-whisper calls, with the padded 30 s window cut to `frames` before it is encoded."""
+    """The model faster-whisper calls, with the padded 30 s window cut to `frames` before it is encoded, and
+    the text it writes in it bounded by the window's length (TOKENS_PER_S)."""
 
     def __init__(self, model: Any, frames: int) -> None:
         self._model = model
@@ -88,6 +93,11 @@ class ShortWindow:
 
         window = np.ascontiguousarray(np.array(features)[:, :, : self._frames])
         return self._model.encode(ctranslate2.StorageView.from_array(window), to_cpu=to_cpu)
+
+    def generate(self, encoder_output: Any, prompts: list[list[int]], **kwargs: Any) -> Any:
+        most = max(len(p) for p in prompts) + math.ceil(self._frames / 100 * TOKENS_PER_S)
+        kwargs["max_length"] = min(kwargs.get("max_length", most), most)
+        return self._model.generate(encoder_output, prompts, **kwargs)
 
 
 def _ignore(_: float) -> None:
