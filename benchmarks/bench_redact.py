@@ -24,7 +24,6 @@ The detector was tuned on seeds 1 and 2 (their misses were read); the README rep
 from __future__ import annotations
 
 import argparse
-import math
 import copy
 import random
 import subprocess
@@ -203,14 +202,14 @@ def checked_only(result: dict[str, Any], redaction: Redaction) -> list[tuple[str
 # The second listen (speechsvc.redact.second_pass) compared on the same first readings, in turn per call:
 # "shipped" is the pipeline's own (speechsvc.service.pipeline.second_listen_decoder: a short window, no
 # prompt, greedy, no temperature fallback); the others differ from it in the settings named.
-# (name, encoder window in frames (None: the clip's short window), prompt, temperature)
+# (name, encoder window in frames (-1: live's short window), prompt, temperature)
 DIGITS_PROMPT = "Card number 4539 1488 0343 6467, social 143-07-0677, phone 415-802-1208."
 VARIANTS: dict[str, tuple[int | None, str | None, float | None]] = {
-    "shipped": (None, None, 0.0),
+    "shipped": (None, None, 0.0),  # (its window: the clip + 2 s in steps of 5 s)
     "30s-window-prompt": (FULL_WINDOW_FRAMES, DIGITS_PROMPT, None),  # the last release's second listen
-    "short-fallback": (None, None, None),  # the temperature fallback on
-    "short-prompt": (None, DIGITS_PROMPT, 0.0),
-    "tight-window": (-1, None, 0.0),  # the clip + 2 s, in steps of 5 s
+    "short-fallback": (-1, None, None),  # live's window, the temperature fallback on
+    "short-prompt": (-1, DIGITS_PROMPT, 0.0),  # live's window, a prompt of digits
+    "live-window": (-1, None, 0.0),  # live's window: the clip + 5 s, in steps of 10 s
 }
 
 
@@ -240,18 +239,12 @@ def redecoder(transcriber: Any, name: str) -> Redecode:
 
     def redecode(clips: list[np.ndarray]) -> list[list[tuple[float, float, str]]]:
         DECODED_S[name] = DECODED_S.get(name, 0.0) + sum(len(c) for c in clips) / RATE
-        if frames == -1:
-            found = [decode_short(transcriber, f"bench-{name}", k, clip, again,
-                                  min(3000, 500 * math.ceil((len(clip) / RATE + 2.0) / 5.0)))
-                     for k, clip in enumerate(clips)]  # fmt: skip
-            out = [[(w.start, w.end, w.word) for seg in t.segments for w in seg.words] for t in found]
-        elif name == "shipped":
+        if name == "shipped":
             out = shipped(clips)
         else:
-            found = [
-                decode_short(transcriber, f"bench-{name}", k, clip, again, frames)
-                for k, clip in enumerate(clips)
-            ]
+            window = None if frames == -1 else frames  # None: decode_short's own (live's) window
+            found = [decode_short(transcriber, f"bench-{name}", k, clip, again, window)
+                     for k, clip in enumerate(clips)]  # fmt: skip
             out = [[(w.start, w.end, w.word) for seg in t.segments for w in seg.words] for t in found]
         LAST_HEARD[0] = " | ".join("".join(w for _, _, w in words) for words in out)
         return out

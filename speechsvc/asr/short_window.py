@@ -71,10 +71,11 @@ def decode_short(
     return engine.transcribe(audio, options, _ignore)
 
 
-def window_frames(duration_s: float) -> int:
-    """The encoder window for a clip this long, in feature frames."""
-    steps = math.ceil((duration_s + WINDOW_MARGIN_S) / WINDOW_STEP_S)
-    return min(FULL_WINDOW_FRAMES, int(steps * WINDOW_STEP_S * 100))
+def window_frames(duration_s: float, margin_s: float = WINDOW_MARGIN_S, step_s: float = WINDOW_STEP_S) -> int:
+    """The encoder window for a clip this long, in feature frames: the clip and `margin_s`, in steps of
+    `step_s`."""
+    steps = math.ceil((duration_s + margin_s) / step_s)
+    return min(FULL_WINDOW_FRAMES, int(steps * step_s * 100))
 
 
 class ShortWindow:
