@@ -214,6 +214,8 @@ def second_listen_decoder(
     again = dataclasses.replace(options, **SECOND_PASS)
 
     def redecode(clips: list[Samples]) -> list[Words]:
+        seconds = sum(len(clip) for clip in clips) / SAMPLE_RATE_HZ
+        log.info("event=second_listen clips=%d seconds=%.1f", len(clips), seconds)
         out = []
         for number, clip in enumerate(clips):
             check_canceled()

@@ -5,6 +5,7 @@ pairs, slowly, in another voice (fixtures/redact c10), which the first reading w
 the second listen, speechsvc.redact.second_pass). An e-mail address read slowly: only the second listen
 hears it (on this project's Intel Xeon; the test fails with it off there)."""
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -38,13 +39,14 @@ def test_an_ssn_the_first_reading_garbles_is_redacted(tiny_registry: ModelRegist
 
 
 def test_an_email_address_the_first_reading_garbles_is_redacted(
-    tiny_registry: ModelRegistry, tmp_path: Path
+    tiny_registry: ModelRegistry, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """fixtures/redact/email_slow.flac (make_email_slow.py): the first reading writes the customer as
     "It's an adult myriad of mental dot com." (no address; 2026-11-30, Intel Xeon), the second listen
     hears "anna dot mary at example dot com" in the answer's short clip."""
     request = JobRequest("tiny.en", labels=("agent", "customer"), crosstalk="off",
                          options=TranscribeOptions(language="en"), redaction=Redaction(("pii",)))  # fmt: skip
+    caplog.set_level(logging.INFO, logger="speechsvc.service.pipeline")
     result = run_pipeline("call", FIXTURES / "redact" / "email_slow.flac", "audio/flac", request,
                           tiny_registry.get(), max_duration_s=600, max_channels=2, limits=DecodeLimits(),
                           scratch_dir=tmp_path / "scratch", on_progress=lambda _: None)  # fmt: skip
@@ -52,3 +54,9 @@ def test_an_email_address_the_first_reading_garbles_is_redacted(
     assert [r["type"] for r in spans] == ["email"], result["text"]
     assert spans[0]["start"] < 6.34 and spans[0]["end"] > 3.09  # the customer's line (make_email_slow.py)
     assert "[EMAIL]" in " ".join(seg["text"] for seg in result["channels"][1]["segments"])
+    assert "event=second_listen clips=1 " in caplog.text  # the answer, alone
+    caplog.clear()
+    run_pipeline("call", FIXTURES / "redact" / "email_slow.flac", "audio/flac", request, tiny_registry.get(),
+                 max_duration_s=600, max_channels=2, limits=DecodeLimits(), scratch_dir=tmp_path / "scratch",
+                 on_progress=lambda _: None, second_listen=False)  # fmt: skip
+    assert "event=second_listen" not in caplog.text  # --redact-single-pass

@@ -1,7 +1,9 @@
+import argparse
+
 import pytest
 
 from speechsvc.audio.media import AAC, MP3, MULAW, WAV, sniff_demuxer
-from speechsvc.config import Config, build_config
+from speechsvc.config import Config, add_config_arguments, build_config
 
 
 @pytest.mark.parametrize(
@@ -59,3 +61,11 @@ def test_config_is_frozen() -> None:
     config = Config()
     with pytest.raises(AttributeError):
         config.port = 1  # type: ignore[misc]
+
+
+def test_redact_single_pass_is_a_setting() -> None:
+    assert build_config({}, {}).redact_single_pass is False
+    assert build_config({}, {"SPEECHSVC_REDACT_SINGLE_PASS": "true"}).redact_single_pass is True
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    assert build_config(parser.parse_args(["--redact-single-pass"]), {}).redact_single_pass is True
