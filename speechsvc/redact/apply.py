@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from speechsvc.redact import MARKERS, MASK, Redaction
+from speechsvc.redact.cues import CUED_DIGITS
 from speechsvc.redact.detect import Finding
 from speechsvc.redact.reading import Located, Reading
 from speechsvc.redact.second_pass import Heard
@@ -17,6 +18,11 @@ from speechsvc.redact.spoken import Token, clusters, number_groups
 from speechsvc.results.canonical import Result, merge_timeline, timeline_text
 
 _PRECEDENCE = {name: rank for rank, name in enumerate(MARKERS)}
+# The most digits the first reading's runs under a second listen's finding may hold for it to stand: a
+# phone number's 11 (with the country code) and one misheard, an SSN's and a card's as after a cue
+# (speechsvc.redact.cues.CUED_DIGITS). A 16-digit order number that the second reading heard as "74404
+# 79666" is not a phone number.
+MOST_DIGITS = {"phone_number": 12, "ssn": CUED_DIGITS["ssn"][1], "credit_card": CUED_DIGITS["credit_card"][1]}
 _TRAILING = ".,;:!?"
 
 
@@ -55,8 +61,12 @@ def _laid(
     reading has no words there, and there is nothing to replace). Where the first reading found
     something already, it stands: a digit the second reading dropped turns a phone number into an SSN
     as often as it mends one. A span grows over the first reading's digit runs it touches (the readings
-    end a number at different words: no digit of it is left beside the marker)."""
-    runs = [(run[0].first, run[-1].last) for run in clusters(number_groups(toks), toks)]
+    end a number at different words: no digit of it is left beside the marker), unless they hold more
+    digits than its type can (MOST_DIGITS)."""
+    runs = [
+        (run[0].first, run[-1].last, sum(len(g.digits) for g in run))
+        for run in clusters(number_groups(toks), toks)
+    ]
     out = []
     for h in heard:
         inside = [
@@ -68,9 +78,13 @@ def _laid(
         if not inside:
             continue
         low, high = inside[0], inside[-1]
-        for a, b in runs:
+        digits = 0
+        for a, b, count in runs:
             if a <= high and b >= low:
                 low, high = min(low, a), max(high, b)
+                digits += count
+        if digits > MOST_DIGITS.get(h.type, digits):
+            continue  # the second reading dropped digits of a longer number (a 16-digit order number)
         if not any(f.first <= high and f.last >= low for f in first):
             out.append(Finding(h.type, low, high))
     return out

@@ -28,7 +28,7 @@ REPEAT = {"double": 2, "triple": 3}
 # "I"): a digit only inside a run, with a number word or written digits right before and right after it.
 SOUNDALIKES = {
     "free": 3, "tree": 3, "for": 4, "fore": 4, "to": 2, "too": 2, "won": 1, "ate": 8, "nero": 0, "i": 9,
-    "nein": 9, "high": 9, "no": 0, "know": 0, "all": 0, "sex": 6, "sicks": 6, "fife": 5,
+    "nein": 9, "high": 9, "no": 0, "know": 0, "all": 0, "sex": 6, "sicks": 6, "fife": 5, "fine": 5,
 }  # fmt: skip
 SCALE = {"hundred": 100, "thousand": 1000}
 # Said on their own, these are words more often than numbers ("no one", "oh, right"): a number only

@@ -34,6 +34,11 @@ def found(text: str, asked: str = "", entities: frozenset[str] = PII) -> list[tu
         ("Can I take the card number?", "Yes, it's 44, 49, 78, 69, 47, 36, 62, 51.", "credit_card"),
         ("The long number on your Visa?", "It is 58, 48, 47, 51, 35, 0, 0, 0, 0, 0, 94.", "credit_card"),
         ("And your social security number?", "It's 28, 29, 39, 72.", "ssn"),
+        # read in pairs: "five, seventy seven, fifty nine, …" heard with more digits, or fewer
+        ("And your social security number?", "It's 5, 7, 10, 1, 59, 8, 10, 1, 7, 3", "ssn"),
+        ("And your social security number?", "It's to 1813, 11, go to...", "ssn"),
+        # "five" heard as "fine" inside the run ("five two five, two five, five nine four four")
+        ("And your social security number?", "It's fine, two fine, two fine, five, nine, four, four.", "ssn"),
     ],
 )
 def test_a_misheard_number_after_its_cue(asked: str, heard: str, kind: str) -> None:

@@ -105,3 +105,18 @@ def test_a_span_grows_over_the_digit_run_of_the_first_reading_it_touches() -> No
     assert redacted["channels"][1]["segments"][0]["text"] == "It's [SSN]. Thanks."
     assert redact_result(result, reading)["redactions"] == []
     assert redact_result(result, reading, [Heard("ssn", 1, 6.0, 7.0)])["redactions"] == []
+
+
+def test_a_second_reading_that_dropped_digits_of_a_longer_number_does_not_stand() -> None:
+    customer = timed(3.0, "My order number is 4404, 7966, 6972, 5101.")  # 16 digits, fails Luhn
+    result = {"duration_s": 8.0, "channels": [_doc(0, "customer", customer)], "timeline": [], "text": "",
+              "stats": {}}  # fmt: skip
+    reading = read(result, Redaction(("pii",)))
+    assert redact_result(result, reading)["redactions"] == []
+    # the second reading heard "74404 79666", a phone number's ten digits, over the first reading's 16
+    assert redact_result(result, reading, [Heard("phone_number", 0, 4.6, 5.3)])["redactions"] == []
+    short = timed(3.0, "Call me on 415 555.")  # the first reading dropped digits: the finding stands
+    result["channels"] = [_doc(0, "customer", short)]
+    reading = read(result, Redaction(("pii",)))
+    marked = redact_result(result, reading, [Heard("phone_number", 0, 4.2, 4.9)])["redactions"]
+    assert [r["type"] for r in marked] == ["phone_number"]
