@@ -43,7 +43,8 @@ class LiveRedactor:
     def __init__(self, redaction: Redaction, cues: list[Cue]) -> None:
         self.redaction = redaction
         # Names are not looked for here: the model would run on the event loop for every final and interim
-        # (a few ms each), and an interim would show a name before the final's longer reading hid it.
+        # (a few ms each), and an interim would show a name before the final's longer reading hid it. A
+        # saved stream is redacted again as a file job, names included.
         self._entities = redaction.entities - names.ENTITIES
         self._cues = cues  # shared by the stream's channels: the agent asks, the customer answers
         self._context: list[DgWord] = []  # earlier finals' words, as heard, sent already (redacted)
