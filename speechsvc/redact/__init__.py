@@ -1,6 +1,6 @@
-"""Redaction (issue 22): card numbers, SSNs, phone numbers, e-mail addresses, IBANs or every number taken
-out of a result before anything stores it (speechsvc.redact.apply), and out of a copy of the audio
-(speechsvc.redact.audio). This module holds what a request asks for and how the parameters read."""
+"""Redaction (issue 22): card numbers, SSNs, phone numbers, e-mail addresses, IBANs, person names or every
+number taken out of a result before anything stores it (speechsvc.redact.apply), and out of a copy of the
+audio (speechsvc.redact.audio). This module holds what a request asks for and how the parameters read."""
 
 from __future__ import annotations
 
@@ -16,7 +16,16 @@ CLASSES: dict[str, frozenset[str]] = {
     "ssn": frozenset({"ssn"}),
     "numbers": frozenset({"number"}),
     "pii": frozenset(
-        {"credit_card", "card_expiry", "card_security_code", "ssn", "phone_number", "email", "iban"}
+        {
+            "credit_card",
+            "card_expiry",
+            "card_security_code",
+            "ssn",
+            "phone_number",
+            "email",
+            "iban",
+            "person_name",  # where the `names` extra is installed (speechsvc.redact.names)
+        }
     ),
 }
 # Entity types in order of precedence (overlapping findings become one span of the first type) and markers.
@@ -28,6 +37,7 @@ MARKERS = {
     "iban": "[IBAN]",
     "phone_number": "[PHONE_NUMBER]",
     "email": "[EMAIL]",
+    "person_name": "[PERSON_NAME]",
     "number": "[NUMBER]",
 }
 MASK = "****"

@@ -2,14 +2,16 @@
 becomes one word, the marker (or the mask), timed from the span's first word to its last; the segments,
 the timeline and the text are rebuilt from those words; the talk-time stats stay as they were (counted
 from the speech, which did happen). The result lists the spans, `redactions: [{type, channel, …}]`,
-never their values. Runs before the result is stored, while the words are still in it."""
+never their values, and `not_redacted: [type, …]` the types asked for that this server cannot find
+(person names without the `names` extra). Runs before the result is stored, while the words are still
+in it."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from speechsvc.redact import MARKERS, MASK, Redaction
+from speechsvc.redact import MARKERS, MASK, Redaction, names
 from speechsvc.redact.cues import CUED_DIGITS
 from speechsvc.redact.detect import Finding
 from speechsvc.redact.reading import Located, Reading
@@ -44,13 +46,24 @@ def redact_result(result: Result, reading: Reading, again: Sequence[Heard] = ())
         ]  # fmt: skip
     timeline = merge_timeline(channels)
     spans.sort(key=lambda span: (span["start"], span["stream"], span["channel"]))
-    return {
+    redacted = {
         **result,
         "channels": channels,
         "timeline": timeline,
         "text": timeline_text(timeline, multi=len(channels) > 1),
         "redactions": spans,
     }
+    if missing := not_looked_for(reading.redaction):
+        redacted["not_redacted"] = missing
+    return redacted
+
+
+def not_looked_for(redaction: Redaction) -> list[str]:
+    """The entity types the request's classes hold that this server cannot find: person names without
+    the `names` extra (speechsvc.redact.names). The result says so rather than seem to have none."""
+    if names.ENTITIES & redaction.entities and names.recognizer() is None:
+        return sorted(names.ENTITIES & redaction.entities)
+    return []
 
 
 def _laid(

@@ -1,5 +1,6 @@
 """What to redact in one channel's words: card numbers (with the expiry and security code said near one),
-SSNs, phone numbers, e-mail addresses, IBANs and, for `numbers`, every number. Each finding is a span of
+SSNs, phone numbers, e-mail addresses, IBANs, person names (speechsvc.redact.names) and, for `numbers`,
+every number. Each finding is a span of
 word indices; nothing here keeps or returns the value itself."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 import phonenumbers
 
-from speechsvc.redact import spoken
+from speechsvc.redact import names, spoken
 from speechsvc.redact.cues import Cue, cued, cued_length
 from speechsvc.redact.spoken import Group, Token
 
@@ -105,6 +106,8 @@ def find(toks: Sequence[Token], entities: frozenset[str], cues: Sequence[Cue] = 
         found += _ibans(toks)
     if "number" in entities:
         found += _numbers(groups)
+    if "person_name" in entities and (recognize := names.recognizer()) is not None:
+        found += [Finding("person_name", first, last) for first, last in names.person_spans(toks, recognize)]
     return found
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from speechsvc.redact import MARKERS, MASK, Redaction
+from speechsvc.redact import MARKERS, MASK, Redaction, names
 from speechsvc.redact.apply import merge
 from speechsvc.redact.cues import CUE_S, Cue, cues_in
 from speechsvc.redact.detect import NEAR_CARD_S, Finding, find
@@ -42,7 +42,10 @@ class LiveRedactor:
 
     def __init__(self, redaction: Redaction, cues: list[Cue]) -> None:
         self.redaction = redaction
-        self._entities = redaction.entities
+        # Names are not looked for here: the model would run on the event loop for every final and interim
+        # (a few ms each), and an interim would show a name before the final's longer reading hid it. A
+        # saved stream is redacted again as a file job, names included.
+        self._entities = redaction.entities - names.ENTITIES
         self._cues = cues  # shared by the stream's channels: the agent asks, the customer answers
         self._context: list[DgWord] = []  # earlier finals' words, as heard, sent already (redacted)
         self._held: list[_Held] = []
