@@ -64,7 +64,8 @@ CROSSTALK = {
 }
 REDACT = {
     "redact": Param("pci, ssn, numbers or pii, comma-separated or repeated: taken out of the result before it "
-                    "is stored (markers such as [CREDIT_CARD], `redactions` lists the spans); README Redaction"),
+                    "is stored (markers such as [CREDIT_CARD], `redactions` lists the spans, `not_redacted` the "
+                    "types this server cannot find: person names without the names extra); README Redaction"),
     "redact_sub": Param("with redact: marker (default) or mask (****)", enum=("marker", "mask")),
     "redact_audio": Param("with redact: true (= beep) or silence keeps a redacted copy of the selected "
                           "channels, GET /v1/transcribe/{id}/audio", enum=("false", "true", "beep", "silence")),
