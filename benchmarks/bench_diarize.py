@@ -87,14 +87,16 @@ def print_evalset(part: str) -> None:
 def print_eer(encoder: VoiceEncoder, part: str) -> None:
     """EER of one 1.6 s window, of the mean of the three windows of each 3.2 s, and of the mean of a whole
     solo piece (resemblyzer's utterance embedding), over the pieces of at least 1.6 s and of at least 3.2 s."""
-    speakers = evalset.REPORT if part == "report" else evalset.TUNE_AMI
+    speakers = evalset.REPORT if part == "report" else evalset.TUNE_AMI + evalset.TUNE_LOCAL
+    pieces = evalset.solo_speech() if part == "report" else evalset.tune_pieces()
     print("## Speaker model: equal-error rate, same against different speaker (GE2E, cosine)\n")
     print("| solo pieces | speakers | one 1.6 s window | mean over 3.2 s | mean over the piece |")
     print("|---|---|---|---|---|")
     for shortest in (WINDOW_FRAMES, 2 * WINDOW_FRAMES):
         rows: dict[str, tuple[list[np.ndarray], list[str], list[int]]] = {}
+        # a piece is a group: two embeddings of one piece are never compared (they overlap, or share a take)
         for name in speakers:
-            for number, piece in enumerate(evalset.solo_speech()[name]):
+            for number, piece in enumerate(pieces[name]):
                 mel = encoder.mel(normalize_volume(piece))
                 if len(mel) < shortest:
                     continue
@@ -104,18 +106,25 @@ def print_eer(encoder: VoiceEncoder, part: str) -> None:
                          "3.2 s": [[i for i, s in enumerate(starts) if c <= s <= c + WINDOW_FRAMES]
                                    for c in range(0, len(mel) - 2 * WINDOW_FRAMES + 1, 2 * WINDOW_FRAMES)]}  # fmt: skip
                 for kind, groups in spans.items():
-                    embeddings, names, pieces = rows.setdefault(kind, ([], [], []))
+                    embeddings, names, groups_of = rows.setdefault(kind, ([], [], []))
                     for group in groups:
                         mean = windows[group].mean(axis=0)
                         embeddings.append(mean / np.linalg.norm(mean))
                         names.append(name)
-                        pieces.append(hash((name, number)))
+                        groups_of.append(hash((name, number)))
         cells = []
         for kind in ("window", "3.2 s", "whole"):
-            embeddings, names, pieces = rows.get(kind, ([], [], []))
-            enough = len(set(names)) > 1
-            eer = equal_error_rate(np.array(embeddings, np.float32), names, pieces) if enough else np.nan
-            cells.append(f"{eer:.3f} ({len(names)})")
+            embeddings, names, groups_of = rows.get(kind, ([], [], []))
+            pairs = set(zip(names, groups_of, strict=True))
+            enough = len(set(names)) > 1 and len({n for n, _ in pairs}) < len(
+                pairs
+            )  # a speaker in two pieces
+            eer = (
+                f"{equal_error_rate(np.array(embeddings, np.float32), names, groups_of):.3f}"
+                if enough
+                else "—"
+            )
+            cells.append(f"{eer} ({len(names)})")
         print(f"| ≥ {shortest / 100:.1f} s | {len(set(rows['window'][1]))} | " + " | ".join(cells) + " |")
     print("\n(in brackets: how many embeddings)\n")
 
