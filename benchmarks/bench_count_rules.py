@@ -1,8 +1,9 @@
-"""Count rules for diarization without `num_speakers`, compared on the same calls (issue 24): the service's
-(silhouette among partitions whose nearest speakers stand 0.22 apart), NME-SC's eigengap
+"""Count rules over 1.6 s windows for diarization without `num_speakers`, compared on the same calls (issue
+24, round 2; the service has since moved to chunks of about 3 s, bench_diarize.py): round 2's (silhouette
+among partitions whose nearest speakers stand 0.22 apart, diarize_silhouette.py), NME-SC's eigengap
 (diarize_eigengap.py), the `spectralcluster` package's refined affinity with its eigenvalue-ratio count,
-and a BIC over the service's partitions. Each rule only picks the count; the windows are then split as the
-service splits them for a given count, so the table compares counts, not partitions.
+and a BIC over the service's partitions. Each rule only picks the count; the speech is then split as the
+service splits it for a given count, so the table compares counts, not partitions.
 
 The tuning part by default: a rule is chosen there, and the report part is for the one chosen
 (`bench_diarize.py` prints the service's rule and the eigengap there). Embeddings come from the cache that
@@ -30,14 +31,9 @@ import diarize_evalset as evalset  # noqa: E402
 from bench_diarize import cached_embeddings, spans_of  # noqa: E402
 from diarize_eigengap import eigengap_count  # noqa: E402
 from diarize_scoring import score  # noqa: E402
+from diarize_silhouette import MIN_SPEAKER_WINDOWS, PURE_SHARE, cluster, partition  # noqa: E402
 
 from speechsvc.diarize import SpeakerCount, load_encoder  # noqa: E402
-from speechsvc.diarize.clustering import (  # noqa: E402
-    MIN_SPEAKER_WINDOWS,
-    PURE_SHARE,
-    cluster,
-    partition,
-)
 from speechsvc.diarize.speakers import SpeechEmbeddings  # noqa: E402
 
 Embeddings = npt.NDArray[np.float32]
@@ -103,7 +99,7 @@ def bic(penalty: float) -> Rule:
 
 
 RULES: dict[str, Rule] = {
-    "silhouette + 0.22 apart (the service)": service,
+    "silhouette + 0.22 apart (round 2)": service,
     "eigengap, NME-SC (Park et al. 2019)": eigengap,
     "spectralcluster refinement, percentile 0.6": refined_ratio(0.6),
     "spectralcluster refinement, percentile 0.8": refined_ratio(0.8),

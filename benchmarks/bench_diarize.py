@@ -1,11 +1,13 @@
 """Diarization on real voices the count rule was not tuned on (benchmarks/diarize_evalset.py: AMI meeting
 speakers from pyannote.audio's sdist; the report part by default, `--part tune` for the tuning part).
 
-Prints: the evaluation set; the speaker model's equal-error rate on 1.6 s windows; for 2-, 3- and 4-speaker
-mono calls mixed from solo speech, with a 0.4 s pause between turns and with none: how often the estimated
-count is exact, the share of speech time on the right speaker and DER (0.25 s collar) with the count
-estimated and given, the service's count rule against an eigengap rule that rests on no tuned distance
-(diarize_eigengap.py), and the calls that fail; the real meeting excerpts (overlaps included: what overlapped
+Prints: the evaluation set; the speaker model's equal-error rate on one 1.6 s window, on the mean of the
+windows of 3.2 s and on the mean over a whole solo piece; for 2-, 3- and 4-speaker mono calls mixed from
+solo speech, with a 0.4 s pause between turns and with none: how often the estimated count is exact, the
+share of speech time on the right speaker and DER (0.25 s collar) with the count estimated and given, the
+service's count rule (chunks of about 3 s) against round 2's (the best silhouette over 1.6 s windows,
+diarize_silhouette.py) and an eigengap rule that rests on no tuned distance (diarize_eigengap.py), and the
+calls that fail; the real meeting excerpts (overlaps included: what overlapped
 speech gets); and the cost of a diarized job against a plain one (the service's pipeline, CPU, runs
 alternated). Embeddings are cached under build/diarize-evalset/ (the clustering is what is measured).
 
@@ -15,6 +17,7 @@ alternated). Embeddings are cached under build/diarize-evalset/ (the clustering 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import os
 import pickle
@@ -33,17 +36,26 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 import diarize_evalset as evalset  # noqa: E402
 from diarize_eigengap import eigengap_speakers  # noqa: E402
 from diarize_scoring import equal_error_rate, score  # noqa: E402
+from diarize_silhouette import silhouette_labels  # noqa: E402
 
 from speechsvc.diarize import SpeakerCount, load_encoder  # noqa: E402
 from speechsvc.diarize.encoder import WINDOW_FRAMES, VoiceEncoder, normalize_volume  # noqa: E402
-from speechsvc.diarize.speakers import SpeechEmbeddings, embed_speech, label_spans  # noqa: E402
+from speechsvc.diarize.speakers import (  # noqa: E402
+    SpeechEmbeddings,
+    embed_speech,
+    label_spans,
+    spans_of_labels,
+)
 
 TARGETS = {2: 0.90, 3: 0.80}  # exact count, share of calls (the issue)
 MIN_MEETING_TALK_S = 2.0  # a meeting's speaker is counted when they speak at least this long
 
 
 def cached_embeddings(encoder: VoiceEncoder, audio: np.ndarray) -> SpeechEmbeddings | None:
-    key = hashlib.sha1(audio.tobytes()).hexdigest()[:16]
+    fields = ",".join(
+        field.name for field in dataclasses.fields(SpeechEmbeddings)
+    )  # a new field: embed again
+    key = hashlib.sha1(audio.tobytes() + fields.encode()).hexdigest()[:16]
     path = evalset.CACHE / "embeddings" / f"{key}.pkl"
     if path.exists():
         cached: SpeechEmbeddings | None = pickle.loads(path.read_bytes())
@@ -73,24 +85,48 @@ def print_evalset(part: str) -> None:
 
 
 def print_eer(encoder: VoiceEncoder, part: str) -> None:
-    speakers = evalset.REPORT if part == "report" else evalset.TUNE_AMI
-    rows, names, groups = [], [], []
-    for name in speakers:
-        for number, piece in enumerate(evalset.solo_speech()[name]):
-            mel = encoder.mel(normalize_volume(piece))
-            if len(mel) < WINDOW_FRAMES:
-                continue
-            starts = list(range(0, len(mel) - WINDOW_FRAMES + 1, WINDOW_FRAMES // 2))
-            rows.append(encoder.embed_frames(mel, starts))
-            names += [name] * len(starts)
-            groups += [hash((name, number))] * len(starts)
-    eer = equal_error_rate(np.concatenate(rows), names, groups)
-    print("## Speaker model: equal-error rate, same against different speaker (1.6 s windows, cosine)\n")
-    print("| model | weights | windows | speakers | EER |")
+    """EER of one 1.6 s window, of the mean of the three windows of each 3.2 s, and of the mean of a whole
+    solo piece (resemblyzer's utterance embedding), over the pieces of at least 1.6 s and of at least 3.2 s."""
+    speakers = evalset.REPORT if part == "report" else evalset.TUNE_AMI + evalset.TUNE_LOCAL
+    pieces = evalset.solo_speech() if part == "report" else evalset.tune_pieces()
+    print("## Speaker model: equal-error rate, same against different speaker (GE2E, cosine)\n")
+    print("| solo pieces | speakers | one 1.6 s window | mean over 3.2 s | mean over the piece |")
     print("|---|---|---|---|---|")
-    print(
-        f"| GE2E (resemblyzer 0.1.4) | 17 MB, in the wheel | {len(names)} | {len(set(names))} | {eer:.3f} |\n"
-    )
+    for shortest in (WINDOW_FRAMES, 2 * WINDOW_FRAMES):
+        rows: dict[str, tuple[list[np.ndarray], list[str], list[int]]] = {}
+        # a piece is a group: two embeddings of one piece are never compared (they overlap, or share a take)
+        for name in speakers:
+            for number, piece in enumerate(pieces[name]):
+                mel = encoder.mel(normalize_volume(piece))
+                if len(mel) < shortest:
+                    continue
+                starts = list(range(0, len(mel) - WINDOW_FRAMES + 1, WINDOW_FRAMES // 2))
+                windows = encoder.embed_frames(mel, starts)
+                spans = {"window": [[i] for i in range(len(starts))], "whole": [list(range(len(starts)))],
+                         "3.2 s": [[i for i, s in enumerate(starts) if c <= s <= c + WINDOW_FRAMES]
+                                   for c in range(0, len(mel) - 2 * WINDOW_FRAMES + 1, 2 * WINDOW_FRAMES)]}  # fmt: skip
+                for kind, groups in spans.items():
+                    embeddings, names, groups_of = rows.setdefault(kind, ([], [], []))
+                    for group in groups:
+                        mean = windows[group].mean(axis=0)
+                        embeddings.append(mean / np.linalg.norm(mean))
+                        names.append(name)
+                        groups_of.append(hash((name, number)))
+        cells = []
+        for kind in ("window", "3.2 s", "whole"):
+            embeddings, names, groups_of = rows.get(kind, ([], [], []))
+            pairs = set(zip(names, groups_of, strict=True))
+            enough = len(set(names)) > 1 and len({n for n, _ in pairs}) < len(
+                pairs
+            )  # a speaker in two pieces
+            eer = (
+                f"{equal_error_rate(np.array(embeddings, np.float32), names, groups_of):.3f}"
+                if enough
+                else "—"
+            )
+            cells.append(f"{eer} ({len(names)})")
+        print(f"| ≥ {shortest / 100:.1f} s | {len(set(rows['window'][1]))} | " + " | ".join(cells) + " |")
+    print("\n(in brackets: how many embeddings)\n")
 
 
 def print_calls(encoder: VoiceEncoder, part: str, length_s: float) -> None:
@@ -98,7 +134,8 @@ def print_calls(encoder: VoiceEncoder, part: str, length_s: float) -> None:
     results: dict[tuple[int, float], list[tuple[evalset.Call, dict[str, float], dict[str, float]]]] = (
         defaultdict(list)
     )
-    eigengap: dict[int, list[dict[str, float]]] = defaultdict(list)  # the other count rule, same calls
+    eigengap: dict[int, list[dict[str, float]]] = defaultdict(list)  # the other count rules, same calls
+    windows: dict[int, list[dict[str, float]]] = defaultdict(list)
     embed_s = audio_s = 0.0
     for call in calls:
         started = time.perf_counter()
@@ -111,6 +148,8 @@ def print_calls(encoder: VoiceEncoder, part: str, length_s: float) -> None:
         results[(n, call.gap_s)].append((call, estimated, given))
         other = SpeakerCount() if speech is None else eigengap_speakers(speech, SpeakerCount())
         eigengap[n].append(score(call.turns, call.duration_s, spans_of(speech, other)))
+        before = [] if speech is None else spans_of_labels(speech, silhouette_labels(speech, SpeakerCount()))
+        windows[n].append(score(call.turns, call.duration_s, before))
     print(f"## Mono calls mixed from solo speech ({len(calls)} calls, {audio_s / 60:.0f} min; count estimated "
           "unless given)\n")  # fmt: skip
     print("| speakers | pause s | calls | exact count | found (calls with 1, 2, 3, …) | right (est.) mean / min "
@@ -137,7 +176,7 @@ def print_calls(encoder: VoiceEncoder, part: str, length_s: float) -> None:
         f"- speaker model and VAD over these calls: {audio_s / max(embed_s, 1e-9):.0f}x real time "
         "(cached calls count as instant)\n"
     )
-    print_count_rules(results, eigengap)
+    print_count_rules(results, windows, eigengap)
     failing = [
         (c, e)
         for rows in results.values()
@@ -155,19 +194,20 @@ def print_calls(encoder: VoiceEncoder, part: str, length_s: float) -> None:
 
 def print_count_rules(
     results: dict[tuple[int, float], list[tuple[evalset.Call, dict[str, float], dict[str, float]]]],
+    windows: dict[int, list[dict[str, float]]],
     eigengap: dict[int, list[dict[str, float]]],
 ) -> None:
-    """The service's count rule against the eigengap rule (diarize_eigengap.py), both with and without
-    pauses together."""
-    print("Count rules compared on the same calls (count estimated):\n")
-    print("| speakers | calls | exact: silhouette + 0.22 (service) | exact: eigengap (NME-SC) "
-          "| right: silhouette + 0.22 | right: eigengap |")  # fmt: skip
-    print("|---|---|---|---|---|---|")
+    """The service's count rule against round 2's (diarize_silhouette.py) and the eigengap rule
+    (diarize_eigengap.py), with and without pauses together."""
+    print("Count rules compared on the same calls (count estimated; exact count / right speaker's share):\n")
+    print("| speakers | calls | chunks, 0.27 cut (service) | windows, silhouette + 0.22 (round 2) "
+          "| eigengap (NME-SC) |")  # fmt: skip
+    print("|---|---|---|---|---|")
     for n, other in sorted(eigengap.items()):
         ours = [e for (size, _), rows in results.items() if size == n for _, e, _ in rows]
-        print(f"| {n} | {len(other)} | {statistics.mean(e['found'] == n for e in ours):.0%} | "
-              f"{statistics.mean(e['found'] == n for e in other):.0%} | {statistics.mean(e['right'] for e in ours):.3f} "
-              f"| {statistics.mean(e['right'] for e in other):.3f} |")  # fmt: skip
+        cells = [f"{statistics.mean(e['found'] == n for e in rule):.0%} / {statistics.mean(e['right'] for e in rule):.3f}"
+                 for rule in (ours, windows[n], other)]  # fmt: skip
+        print(f"| {n} | {len(other)} | " + " | ".join(cells) + " |")
     print()
 
 

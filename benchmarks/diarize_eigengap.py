@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+from diarize_silhouette import MIN_SPEAKER_WINDOWS, PURE_SHARE
 
-from speechsvc.diarize.clustering import MIN_SPEAKER_WINDOWS, PURE_SHARE, SpeakerCount
+from speechsvc.diarize.clustering import SpeakerCount
 from speechsvc.diarize.speakers import SpeechEmbeddings
 
 MAX_PRUNE_SHARE = 0.25  # p up to this share of the windows (the paper's range)

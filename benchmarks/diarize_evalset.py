@@ -192,14 +192,20 @@ def report_calls(length_s: float = 60.0) -> list[Call]:
     return _calls(REPORT, solo_speech(), length_s, (1, 3, 5))
 
 
-def tune_calls(length_s: float = 60.0) -> list[Call]:
-    """The same shapes over the tuning voices: AMI's smaller speakers and the local ones."""
+def tune_pieces() -> dict[str, tuple[Samples, ...]]:
+    """The tuning voices' turns: AMI's solo pieces, and the local voices cut at pauses into turns of 2 s
+    or more."""
     from tests.diarize_calls import turns_of, voices
 
     pieces = dict(solo_speech())
     for name in TUNE_LOCAL:
         pieces[name] = tuple(voices()[name][a:b] for a, b in turns_of(name, 2.0))
-    return _calls(TUNE_AMI + TUNE_LOCAL, pieces, length_s, (2, 6, 12))
+    return pieces
+
+
+def tune_calls(length_s: float = 60.0) -> list[Call]:
+    """The same shapes over the tuning voices: AMI's smaller speakers and the local ones."""
+    return _calls(TUNE_AMI + TUNE_LOCAL, tune_pieces(), length_s, (2, 6, 12))
 
 
 def _calls(names: tuple[str, ...], pieces: dict[str, tuple[Samples, ...]], length_s: float,

@@ -1,7 +1,7 @@
 """Speaker diarization of one channel: who said what on a mono or mixed-down recording (API.md §2a).
 
-speakers.py finds who speaks when (VAD, GE2E embeddings from encoder.py, clustering.py); assign.py puts
-the speakers onto the transcript. The model's weights come from the resemblyzer wheel (weights.py); scipy
+speakers.py finds who speaks when (VAD, GE2E embeddings from encoder.py, chunks of about 3 s from
+chunks.py, clustering.py); assign.py puts the speakers onto the transcript. The model's weights come from the resemblyzer wheel (weights.py); scipy
 does the clustering. Both are optional: without them diarize=true is a 400 that says how to install them.
 """
 

@@ -10,7 +10,8 @@ import numpy as np
 import numpy.typing as npt
 
 from speechsvc.asr.pieces import speech_regions
-from speechsvc.diarize.clustering import SpeakerCount, cluster_pure
+from speechsvc.diarize.chunks import window_speakers
+from speechsvc.diarize.clustering import SpeakerCount
 from speechsvc.diarize.encoder import HOP, NORM_TARGET_DBFS, SAMPLE_RATE_HZ, WINDOW_FRAMES, VoiceEncoder
 
 MIN_SILENCE_MS = 250  # speech regions are cut at pauses this long: a turn change often has no longer one
@@ -35,6 +36,7 @@ class SpeechEmbeddings:
 
     embeddings: npt.NDArray[np.float32]
     pure: npt.NDArray[np.bool_]
+    stretch: npt.NDArray[np.int64]  # the stretch of speech (between pauses) each window starts in
     frames: tuple[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int], ...]  # positions, window, offset
 
 
@@ -52,23 +54,37 @@ def embed_speech(encoder: VoiceEncoder, audio: npt.NDArray[np.float32]) -> Speec
     gain = _gain(audio, regions)
     embeddings: list[npt.NDArray[np.float32]] = []
     pure: list[npt.NDArray[np.bool_]] = []
+    stretch: list[npt.NDArray[np.int64]] = []
     frames: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int]] = []
-    for block in _blocks(regions):
+    blocks = _blocks(regions)
+    for number, block in enumerate(blocks):
         speech = (
             np.concatenate([np.asarray(audio[start:end], dtype=np.float32) for start, end in block]) * gain
         )
         mel = encoder.mel(speech)
         starts = _window_starts(block, len(mel))
-        window_of_frame, within = _frame_windows(block, starts, len(mel))
+        window_of_frame, within, region_of_window = _frame_windows(block, starts, len(mel))
         frames.append((_positions(block, len(mel)), window_of_frame, sum(len(e) for e in embeddings)))
         embeddings.append(encoder.embed_frames(mel, starts))
         pure.append(within)
-    return SpeechEmbeddings(np.concatenate(embeddings), np.concatenate(pure), tuple(frames))
+        stretch.append(region_of_window + sum(len(b) for b in blocks[:number]))
+    return SpeechEmbeddings(
+        np.concatenate(embeddings), np.concatenate(pure), np.concatenate(stretch), tuple(frames)
+    )
 
 
 def label_spans(speech: SpeechEmbeddings, count: SpeakerCount) -> list[Span]:
     """The embedded speech clustered into speakers, as labelled spans in time order."""
-    labels = _smooth(cluster_pure(speech.embeddings, speech.pure, count))
+    step_s = WINDOW_STEP_FRAMES * HOP / SAMPLE_RATE_HZ
+    return spans_of_labels(
+        speech, window_speakers(speech.embeddings, speech.pure, speech.stretch, step_s, count)
+    )
+
+
+def spans_of_labels(speech: SpeechEmbeddings, labels: npt.NDArray[np.int64]) -> list[Span]:
+    """A speaker per window as labelled spans in time order (a single window unlike both neighbours, which
+    agree, takes their speaker)."""
+    labels = _smooth(labels)
     spans: list[Span] = []
     for positions, window_of_frame, offset in speech.frames:
         for position, label in zip(
@@ -101,11 +117,11 @@ def _window_starts(block: list[tuple[int, int]], count: int) -> list[int]:
 
 def _frame_windows(
     block: list[tuple[int, int]], starts: list[int], count: int
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
     """For each mel frame, the window that labels it, and for each window whether it lies inside one speech
     region (no pause inside, so most likely one voice). A frame takes the nearest such window of its own
     region, so that a turn ends where the pause is; a region too short for a window of its own takes the
-    nearest window of any kind."""
+    nearest window of any kind. And for each window, the region it starts in."""
     joins = np.cumsum([end - start for start, end in block])[:-1] // HOP  # region boundaries, in mel frames
     first = np.array(starts, dtype=np.int64)
     centres = first + min(WINDOW_FRAMES, count) // 2
@@ -119,7 +135,7 @@ def _frame_windows(
         if len(own):
             mine = region_of_frame == region
             window_of_frame[mine] = own[_nearest(centres[own], frame[mine])]
-    return window_of_frame, within
+    return window_of_frame, within, region_of_window
 
 
 def _gain(audio: npt.NDArray[np.float32], regions: list[tuple[int, int]]) -> np.float32:

@@ -22,9 +22,10 @@ pytestmark = pytest.mark.model
 
 
 # Measured on this data: 0.93-1.00 of speech time right and DER 0.00-0.07 (benchmarks/bench_diarize.py);
-# the bounds keep a margin. The two espeak female voices (f4, f2) are too alike for this model: not here.
+# the bounds keep a margin. The two espeak female voices (f4, f2) were one speaker to the rule on 1.6 s
+# windows; on chunks of about 3 s they are two (issue 24, round 3).
 @pytest.mark.parametrize("names", [("jfk", "wizard"), ("m3", "f4"), ("wizard", "horizon"), ("jfk", "f4"),
-                                   ("f2", "m3")])  # fmt: skip
+                                   ("f2", "m3"), ("f4", "f2")])  # fmt: skip
 @pytest.mark.parametrize(("min_turn_s", "gap_s"), [(2.0, 0.4), (4.0, 0.4), (2.0, 0.0)])
 def test_two_speakers_with_turns_of_2_s_or_more(
     names: tuple[str, str], min_turn_s: float, gap_s: float
