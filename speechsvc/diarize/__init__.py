@@ -36,15 +36,20 @@ _loading = threading.Lock()
 
 
 def available() -> bool:
-    """Whether this node can diarize: the speaker model's weights and scipy are installed."""
-    return importlib.util.find_spec("scipy") is not None and packaged_weights() is not None
+    """Whether this node can diarize: the speaker model's weights, scipy and threadpoolctl (the `diarize`
+    extra) are installed."""
+    return _libraries_installed() and packaged_weights() is not None
+
+
+def _libraries_installed() -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in ("scipy", "threadpoolctl"))
 
 
 @functools.cache
 def load_encoder() -> VoiceEncoder:
     """The speaker model, loaded once per process (0.1 s)."""
     path = packaged_weights()
-    if path is None or importlib.util.find_spec("scipy") is None:
+    if path is None or not _libraries_installed():
         raise RuntimeError(f"speaker diarization is not installed on this node: {INSTALL_HINT}")
     return VoiceEncoder.from_file(path)
 
