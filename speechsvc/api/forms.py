@@ -3,10 +3,9 @@ the byte cap; every other part is a small text field."""
 
 from __future__ import annotations
 
-import asyncio
 import mimetypes
-import os
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from speechsvc.api.body import CHUNK_BYTES
 from speechsvc.audio.media import is_accepted_media_type
 from speechsvc.errors import InvalidRequest, MissingBody, PayloadTooLarge, UnsupportedMediaType
 from speechsvc.operations.disk import DiskCheck, DiskGuard
+from speechsvc.service.spool import synced, write_capped
 
 INDEXED = re.compile(r"\[[0-9]{1,3}\]$")
 MAX_FIELD_BYTES = 64 * 1024
@@ -92,14 +92,18 @@ async def _spool_part(
 ) -> int:
     await check.start(request.content_length)
     spool.parent.mkdir(parents=True, exist_ok=True)
-    size = 0
     with open(spool, "wb") as out:
-        while chunk := await part.read_chunk(CHUNK_BYTES):
-            size += len(chunk)
-            if size > max_bytes:
-                raise PayloadTooLarge(f"the file is larger than the {max_bytes} bytes accepted", param="file")
-            out.write(chunk)
-            await check.progress(size)
-        out.flush()
-        await asyncio.to_thread(os.fsync, out.fileno())
+        size = await write_capped(
+            _chunks(part),
+            out,
+            check,
+            max_bytes,
+            lambda: PayloadTooLarge(f"the file is larger than the {max_bytes} bytes accepted", param="file"),
+        )
+        await synced(out)
     return size
+
+
+async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+    while chunk := await part.read_chunk(CHUNK_BYTES):
+        yield chunk

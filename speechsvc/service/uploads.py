@@ -30,6 +30,7 @@ from speechsvc.errors import (
     UnsupportedMediaType,
 )
 from speechsvc.operations.disk import DiskCheck, DiskGuard
+from speechsvc.service.spool import write_capped
 from speechsvc.store import Store, Upload, UploadState
 
 CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
@@ -215,19 +216,18 @@ class Uploads:
         path: Path, expected: int, body: AsyncIterable[bytes], check: DiskCheck, *, whole: bool
     ) -> int:
         """Stream the body into `path`, at most `expected` bytes (413 past it, while streaming)."""
-        written = 0
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as out:
-            async for chunk in body:
-                written += len(chunk)
-                if written > expected:
-                    raise PayloadTooLarge(
-                        f"the body is longer than the {expected} bytes expected",
-                        param="Content-Length" if whole else "Content-Range",
-                    )
-                out.write(chunk)
-                await check.progress(written)
-        return written
+            return await write_capped(
+                body,
+                out,
+                check,
+                expected,
+                lambda: PayloadTooLarge(
+                    f"the body is longer than the {expected} bytes expected",
+                    param="Content-Length" if whole else "Content-Range",
+                ),
+            )
 
     async def complete(self, upload_id: str, sha256: str | None) -> Upload:
         """Idempotent: check size (and sha256 if given), probe the audio, mark completed. Holds the upload's
