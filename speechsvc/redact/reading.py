@@ -27,10 +27,6 @@ class Reading:
     found: list[list[Finding]]  # the first reading's findings, per channel, in any order
     languages: list[str]
 
-    def timed(self, channel: int) -> list[tuple[float, float, str]]:
-        """The channel's words as (start, end, text), seconds on the call's timeline."""
-        return [(w["start"], w["end"], w["word"]) for _, _, w in self.words[channel]]
-
 
 def read(result: dict[str, Any], redaction: Redaction) -> Reading:
     """The canonical result's (API.md §2) channels read for `redaction`'s entity types."""

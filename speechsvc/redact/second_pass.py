@@ -66,13 +66,14 @@ def _cue_times(heard: Sequence[Sequence[Token]]) -> list[tuple[int, float]]:
     return sorted(times)
 
 
-def stretches(words: Sequence[Words], duration_s: float, found: Sequence[Heard] = ()) -> list[Stretch]:
+def stretches(
+    heard: Sequence[Sequence[Token]], duration_s: float, found: Sequence[Heard] = ()
+) -> list[Stretch]:
     """Where a number is likely, per channel: a run of MIN_RUN_DIGITS digits or more (or fewer after a
     cue), and the first answer on each channel to a cue on another channel (its words up to a pause of
     ANSWER_GAP_S, within CUE_S after the cue); each padded by
     PAD_BEFORE_S and PAD_AFTER_S, clipped to the audio, overlapping ones merged; none where the first
-    reading found something already (`found`)."""
-    heard = [tokens(w) for w in words]
+    reading found something already (`found`). `heard`: each channel's tokens (none: not listened to)."""
     cue_times = _cue_times(heard)
     out: list[Stretch] = []
     for channel, toks in enumerate(heard):
@@ -145,24 +146,24 @@ def listen_again(
     """Decode the likely stretches of the English channels again (`redecode`, each stretch a clip of its
     own) where the first reading found nothing, and detect the reading's entities on those words with its
     cues; the findings timed on the call. (The detector reads English numbers only.)"""
-    words = [
-        reading.timed(channel) if language == "en" else []
-        for channel, language in enumerate(reading.languages)
+    heard = [
+        toks if language == "en" else []
+        for toks, language in zip(reading.tokens, reading.languages, strict=True)
     ]
     first = [
-        Heard(f.type, channel, words[channel][f.first][0], words[channel][f.last][1])
-        for channel, found in enumerate(reading.found)
-        if words[channel]
+        Heard(f.type, channel, toks[f.first].start, toks[f.last].end)
+        for channel, (toks, found) in enumerate(zip(heard, reading.found, strict=True))
+        if toks
         for f in found
     ]
     duration_s = max(len(c) for c in channels) / SAMPLE_RATE_HZ
-    found = stretches(words, duration_s, first)
+    found = stretches(heard, duration_s, first)
     if not found:
         return []
     out: list[Heard] = []
     entities = reading.redaction.entities
-    for stretch, heard in zip(found, redecode(clips(channels, found)), strict=True):
-        timed = shifted(heard, stretch.start_s)
+    for stretch, again in zip(found, redecode(clips(channels, found)), strict=True):
+        timed = shifted(again, stretch.start_s)
         for f in find(tokens(timed), entities, reading.cues):
             out.append(Heard(f.type, stretch.channel, timed[f.first][0], timed[f.last][1]))
     return out

@@ -21,6 +21,7 @@ from speechsvc.redact.second_pass import (
     shifted,
     stretches,
 )
+from speechsvc.redact.spoken import tokens
 
 
 def timed(at_s: float, text: str, step_s: float = 0.4) -> Words:
@@ -31,7 +32,7 @@ def timed(at_s: float, text: str, step_s: float = 0.4) -> Words:
 def test_a_cue_on_one_channel_selects_the_answer_on_the_other() -> None:
     agent = timed(0.0, "And your social security number?")  # "number?" ends at 1.9
     customer = timed(3.0, "It's fine, two fine.") + timed(60.0, "Thanks, bye.")  # the second long after
-    assert stretches([agent, customer], 70.0) == [
+    assert stretches([tokens(agent), tokens(customer)], 70.0) == [
         Stretch(1, 3.0 - PAD_BEFORE_S, round(3.0 + 3 * 0.4 + 0.3 + PAD_AFTER_S, 3))
     ]
 
@@ -42,17 +43,17 @@ def test_a_digit_run_is_selected_without_a_cue_and_a_small_number_is_not() -> No
         + timed(10.0, "the code is four five three nine two six one")
         + timed(20.0, "ok")
     )
-    (stretch,) = stretches([said], 14.5)
+    (stretch,) = stretches([tokens(said)], 14.5)
     assert stretch.channel == 0
     assert stretch.start_s == round(10.0 + 3 * 0.4 - PAD_BEFORE_S, 3)
     assert stretch.end_s == 14.5  # the run ends at 13.9, padded by PAD_AFTER_S, clipped to the audio
-    assert stretches([said], 30.0)[0].end_s == round(13.9 + PAD_AFTER_S, 3)
-    assert stretches([timed(0.0, "the code is four five three nine two six, thanks")], 5.0) == []
+    assert stretches([tokens(said)], 30.0)[0].end_s == round(13.9 + PAD_AFTER_S, 3)
+    assert stretches([tokens(timed(0.0, "the code is four five three nine two six, thanks"))], 5.0) == []
 
 
 def test_overlapping_stretches_of_a_channel_are_merged() -> None:
     said = timed(0.0, "card 4539") + timed(2.0, "1488 0343")
-    assert stretches([said], 10.0) == [Stretch(0, 0.0, round(2.0 + 0.4 + 0.3 + PAD_AFTER_S, 3))]
+    assert stretches([tokens(said)], 10.0) == [Stretch(0, 0.0, round(2.0 + 0.4 + 0.3 + PAD_AFTER_S, 3))]
 
 
 def _doc(channel: int, label: str, words: Words) -> dict[str, Any]:
