@@ -197,8 +197,10 @@ def run_pipeline(
     )
     if request.redaction is not None:  # before anything stores the result, while its words are in it
         reading = read(result, request.redaction)
-        redecode = second_listen_decoder(transcriber, f"{request_id}/again", options, check_canceled)
-        heard = listen_again(reading, channels, redecode) if second_listen else []
+        heard = []
+        if second_listen:
+            redecode = second_listen_decoder(transcriber, f"{request_id}/again", options, check_canceled)
+            heard = listen_again(reading, channels, redecode)
         result = redact_result(result, reading, heard)
         if request.redaction.audio is not None and redacted_audio is not None:
             check_canceled()
