@@ -191,6 +191,32 @@ def build(
     return write_wav(scratch / "call.wav", channels), spans
 
 
+class CallDecoder:
+    """The service's pipeline on the benchmarks' two-party calls (agent, customer; no cross-talk step),
+    English, words timed: how bench_redact and bench_redact_names get a call's first reading."""
+
+    def __init__(self, model: str, prefix: str) -> None:
+        from speechsvc.app import build_registry
+
+        self.scratch = Path(tempfile.mkdtemp(prefix=prefix))
+        self.config = Config(data_dir=self.scratch / "data", model=model)
+        self.registry = build_registry(self.config)
+        self.transcriber = self.registry.get()
+        self.request = JobRequest(model, labels=("agent", "customer"), crosstalk="off",
+                                  options=TranscribeOptions(language="en", word_timestamps=True))  # fmt: skip
+
+    def __call__(self, path: Path) -> tuple[dict[str, Any], float]:
+        """The call's result, and the seconds the pipeline took."""
+        started = time.perf_counter()
+        result = run_pipeline("bench", path, "audio/wav", self.request, self.transcriber, max_duration_s=600,
+                              max_channels=2, limits=self.config.decode_limits,
+                              scratch_dir=self.scratch / "decoded", on_progress=lambda _: None)  # fmt: skip
+        return result, time.perf_counter() - started
+
+    def close(self) -> None:
+        self.registry.close()
+
+
 def checked_only(result: dict[str, Any], redaction: Redaction) -> list[tuple[str, float, float]]:
     """(type, start, end) of what the detector finds on the customer's words without any cue."""
     words = [w for doc in result["channels"] if doc["label"] == "customer" for seg in doc["segments"]
@@ -263,12 +289,8 @@ def main() -> int:
         "--variants", default="", help=f"second-pass variants, comma-separated: {', '.join(VARIANTS)}"
     )
     args = parser.parse_args()
-    from speechsvc.app import build_registry
-
-    scratch = Path(tempfile.mkdtemp(prefix="bench-redact-"))
-    config = Config(data_dir=scratch / "data", model=args.model)
-    registry = build_registry(config)
-    transcriber = registry.get()
+    decoder = CallDecoder(args.model, "bench-redact-")
+    scratch, transcriber = decoder.scratch, decoder.transcriber
     variants = [v for v in args.variants.split(",") if v]
     redecoders = {name: redecoder(transcriber, name) for name in variants}
     second_found: dict[str, dict[str, list[bool]]] = {name: {} for name in variants}
@@ -276,8 +298,6 @@ def main() -> int:
     second_s: dict[str, float] = dict.fromkeys(variants, 0.0)
     listened_s = 0.0  # audio seconds the second pass decodes again
     listened_negative_s = audio_negative_s = 0.0
-    request = JobRequest(args.model, labels=("agent", "customer"), crosstalk="off",
-                         options=TranscribeOptions(language="en", word_timestamps=True))  # fmt: skip
     redaction = Redaction(("pii",))
     found: dict[str, list[bool]] = {}
     false_positives: list[int] = []
@@ -288,11 +308,8 @@ def main() -> int:
     uncued_false_positives = 0
     for number, (kind, lines, voice, speed) in enumerate(plan(random.Random(args.seed), args.calls)):
         path, spans = build(lines, voice, speed, scratch)
-        started = time.perf_counter()
-        result = run_pipeline("bench", path, "audio/wav", request, transcriber, max_duration_s=600, max_channels=2,
-                              limits=config.decode_limits, scratch_dir=scratch / "decoded",
-                              on_progress=lambda _: None)  # fmt: skip
-        transcribe_s += time.perf_counter() - started
+        result, took_s = decoder(path)
+        transcribe_s += took_s
         audio_s += result["duration_s"]
         unredacted = copy.deepcopy(result)
         started = time.perf_counter()
@@ -380,11 +397,7 @@ def main() -> int:
         print(f"{'call without entities':<32}{'audio s':>8}{'decoded again':>15}{'second pass':>13}"
               f"{'% of transcr.':>15}{'redactions':>12}")  # fmt: skip
         for title, path in ordinary_calls(scratch):
-            started = time.perf_counter()
-            result = run_pipeline("bench", path, "audio/wav", request, transcriber, max_duration_s=600,
-                                  max_channels=2, limits=config.decode_limits, scratch_dir=scratch / "decoded",
-                                  on_progress=lambda _: None)  # fmt: skip
-            took_s = time.perf_counter() - started
+            result, took_s = decoder(path)
             decoded = decode_channels(
                 path, "audio/wav", [ChannelRef(0, 0), ChannelRef(0, 1)], max_duration_s=600
             )
@@ -396,7 +409,7 @@ def main() -> int:
             marked = redact_result(copy.deepcopy(result), read(result, redaction), heard)["redactions"]
             print(f"{title:<32}{result['duration_s']:>8.1f}{again:>14.1f}s{second:>12.2f}s"
                   f"{100 * second / took_s:>15.1f}{len(marked):>12}")  # fmt: skip
-    registry.close()
+    decoder.close()
     return 0
 
 

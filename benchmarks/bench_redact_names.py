@@ -29,34 +29,22 @@ import difflib
 import json
 import random
 import re
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from speechsvc.asr.engine import TranscribeOptions
-from speechsvc.audio.decode import decode_channels
-from speechsvc.audio.layout import ChannelRef
-from speechsvc.config import Config
-from speechsvc.jobs.model import JobRequest
+from bench_redact import CUSTOMER_VOICES, SPEEDS_WPM, CallDecoder, build  # calls as it makes them
+
 from speechsvc.redact.detect import Finding, find
 from speechsvc.redact.names import Recognizer, recognizer, text_of
 from speechsvc.redact.spoken import Token, number_groups, tokens
-from speechsvc.service.pipeline import run_pipeline
 from tests.conftest import write_wav
 
-RATE = 16000
 NAMES = frozenset({"person_name"})
 TIMING_RUNS = 5
-AGENT_VOICE = "en-us+f2"
-CUSTOMER_VOICES = ("en-us+m3", "en-gb+m1", "en-us+f4", "en-gb-scotland+m2", "en-029+m4", "en-us-nyc+f3")
-SPEEDS_WPM = (140, 155, 170)
 FIRST = ("Sarah", "Michael", "Priya", "Wei", "Olga", "Mohammed", "Siobhan", "Carlos", "Emily", "Daniel",
          "Aisha", "Thomas", "Laura", "Kenji", "Fatima", "Robert", "Hannah", "Luis", "Grace", "Dmitri")  # fmt: skip
 LAST = ("Johnson", "Patel", "Chen", "Ivanova", "Hassan", "O'Brien", "Martinez", "Walker", "Nguyen", "Schmidt",
@@ -136,47 +124,21 @@ def plan(rng: random.Random, lines: int) -> list[tuple[str, str, str, str, str]]
     ]
 
 
-def speak(text: str, voice: str, speed: int, scratch: Path) -> np.ndarray:
-    wav = scratch / "line.wav"
-    subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(wav), text], check=True)
-    (samples,) = decode_channels(wav, "audio/wav", [ChannelRef(0, 0)], max_duration_s=120)
-    return samples
-
-
-def build(question: str, answer: str, voice: str, scratch: Path) -> Path:
-    """The call as a two-channel WAV: the agent's question, then the customer's answer."""
-    name, speed = voice.split("@")
-    asked, answered = speak(question, AGENT_VOICE, 160, scratch), speak(answer, name, int(speed), scratch)
-    gap = np.zeros(int(0.8 * RATE), dtype=np.float32)
-    agent = np.concatenate([gap, asked, gap, np.zeros_like(answered), gap])
-    customer = np.concatenate([gap, np.zeros_like(asked), gap, answered, gap])
-    return write_wav(scratch / "call.wav", [agent, customer])
-
-
 def decode(
     plans: list[tuple[str, str, str, str, str]], model: str
 ) -> tuple[list[list[list[Any]]], float, float]:
     """Each call's words per channel [(start, end, word)], the audio seconds and the seconds decoding took."""
-    from speechsvc.app import build_registry
-
-    scratch = Path(tempfile.mkdtemp(prefix="bench-names-"))
-    config = Config(data_dir=scratch / "data", model=model)
-    registry = build_registry(config)
-    transcriber = registry.get()
-    request = JobRequest(model, labels=("agent", "customer"), crosstalk="off",
-                         options=TranscribeOptions(language="en", word_timestamps=True))  # fmt: skip
+    decoder = CallDecoder(model, "bench-names-")
     calls, audio_s, took_s = [], 0.0, 0.0
     for _, question, answer, _, voice in plans:
-        path = build(question, answer, voice, scratch)
-        started = time.perf_counter()
-        result = run_pipeline("bench", path, "audio/wav", request, transcriber, max_duration_s=600, max_channels=2,
-                              limits=config.decode_limits, scratch_dir=scratch / "decoded",
-                              on_progress=lambda _: None)  # fmt: skip
-        took_s += time.perf_counter() - started
+        name, speed = voice.split("@")
+        path, _ = build([("agent", question), ("customer", answer)], name, int(speed), decoder.scratch)
+        result, took = decoder(path)
+        took_s += took
         audio_s += result["duration_s"]
         calls.append([[[w["start"], w["end"], w["word"]] for seg in doc["segments"] for w in seg["words"]]
                       for doc in result["channels"]])  # fmt: skip
-    registry.close()
+    decoder.close()
     return calls, audio_s, took_s
 
 
@@ -292,25 +254,16 @@ def score(calls: list[list[list[Any]]], plans: list[tuple[str, str, str, str, st
 def dense_call_cost(model: str, rounds: int) -> None:
     """The cost on a dense call: the support call of fixtures/dialogue (54 s, two channels, turn taking),
     decoded and read by the model in turn, `rounds` times; the fastest of each."""
-    from speechsvc.app import build_registry
     from tests.dialogue_calls import call
 
-    scratch = Path(tempfile.mkdtemp(prefix="bench-names-dense-"))
-    config = Config(data_dir=scratch / "data", model=model)
-    registry = build_registry(config)
-    transcriber = registry.get()
-    request = JobRequest(model, labels=("agent", "customer"), crosstalk="off",
-                         options=TranscribeOptions(language="en", word_timestamps=True))  # fmt: skip
-    path = write_wav(scratch / "support.wav", list(call().channels))
+    decoder = CallDecoder(model, "bench-names-dense-")
+    path = write_wav(decoder.scratch / "support.wav", list(call().channels))
     if recognizer() is None:
         raise SystemExit("the `names` extra is not installed (pip install 'speechsvc[names]')")
     decode_s = ner_s = float("inf")
     for _ in range(rounds):
-        started = time.perf_counter()
-        result = run_pipeline("bench", path, "audio/wav", request, transcriber, max_duration_s=600, max_channels=2,
-                              limits=config.decode_limits, scratch_dir=scratch / "decoded",
-                              on_progress=lambda _: None)  # fmt: skip
-        decode_s = min(decode_s, time.perf_counter() - started)
+        result, took_s = decoder(path)
+        decode_s = min(decode_s, took_s)
         channels = [[(w["start"], w["end"], w["word"]) for seg in doc["segments"] for w in seg["words"]]
                     for doc in result["channels"]]  # fmt: skip
         for _ in range(TIMING_RUNS):
@@ -318,7 +271,7 @@ def dense_call_cost(model: str, rounds: int) -> None:
             for words in channels:
                 find(tokens(words), NAMES)
             ner_s = min(ner_s, time.perf_counter() - started)
-    registry.close()
+    decoder.close()
     minutes = result["duration_s"] / 60
     count = sum(len(words) for words in channels)
     print(f"dense call ({result['duration_s']:.0f} s, {count / minutes:.0f} words a minute): transcription "
