@@ -41,6 +41,7 @@ from diarize_silhouette import silhouette_labels  # noqa: E402
 from speechsvc.diarize import SpeakerCount, load_encoder  # noqa: E402
 from speechsvc.diarize.encoder import WINDOW_FRAMES, VoiceEncoder, normalize_volume  # noqa: E402
 from speechsvc.diarize.speakers import (  # noqa: E402
+    MIN_SILENCE_MS,
     SpeechEmbeddings,
     embed_speech,
     label_spans,
@@ -55,7 +56,8 @@ def cached_embeddings(encoder: VoiceEncoder, audio: np.ndarray) -> SpeechEmbeddi
     fields = ",".join(
         field.name for field in dataclasses.fields(SpeechEmbeddings)
     )  # a new field: embed again
-    key = hashlib.sha1(audio.tobytes() + fields.encode()).hexdigest()[:16]
+    vad = f"{MIN_SILENCE_MS}"  # another VAD setting: embed again
+    key = hashlib.sha1(audio.tobytes() + fields.encode() + vad.encode()).hexdigest()[:16]
     path = evalset.CACHE / "embeddings" / f"{key}.pkl"
     if path.exists():
         cached: SpeechEmbeddings | None = pickle.loads(path.read_bytes())
@@ -172,6 +174,9 @@ def print_calls(encoder: VoiceEncoder, part: str, length_s: float) -> None:
     multi = [r for (size, _), found in results.items() if size > 1 for r in found]
     print(f"- 2-4 speakers: right (est.) mean {statistics.mean(e['right'] for _, e, _ in multi):.3f} (target ≥ 0.90), "
           f"right (given) mean {statistics.mean(g['right'] for _, _, g in multi):.3f} (target ≥ 0.95)")  # fmt: skip
+    print(f"- of that speech, missed by the VAD (no speaker): {statistics.mean(g['missed'] for _, _, g in multi):.3f}; "
+          f"right among the speech it heard: {statistics.mean(e['right_heard'] for _, e, _ in multi):.3f} (est.), "
+          f"{statistics.mean(g['right_heard'] for _, _, g in multi):.3f} (given)")  # fmt: skip
     print(
         f"- speaker model and VAD over these calls: {audio_s / max(embed_s, 1e-9):.0f}x real time "
         "(cached calls count as instant)\n"

@@ -51,15 +51,17 @@ def _mapping(truth: list[set[str]], found: list[int | None]) -> dict[int, str]:
 
 def score(turns: tuple[Turn, ...], duration_s: float, spans: list[Span],
           collar_s: float = 0.25) -> dict[str, float]:  # fmt: skip
-    """right: share of the speech time of one speaker alone labelled with that speaker; der: DER with the
-    collar; overlap_one_of: share of overlapped speech time labelled with one of the speakers there (nan
-    without overlap); found: how many speakers were found."""
+    """right: share of the speech time of one speaker alone labelled with that speaker; missed: the share
+    of it with no speaker at all (the VAD heard no speech there); right_heard: right among the rest; der:
+    DER with the collar; overlap_one_of: share of overlapped speech time labelled with one of the speakers
+    there (nan without overlap); found: how many speakers were found."""
     count = int(np.ceil(duration_s / FRAME_S)) + 1
     truth, found = _truth_sets(turns, count), _found(spans, count)
     mapping = _mapping(truth, found)
     named = [mapping.get(f) if f is not None else None for f in found]
     alone = [i for i, ts in enumerate(truth) if len(ts) == 1]
     right = sum(1 for i in alone if named[i] in truth[i]) / max(1, len(alone))
+    heard = [i for i in alone if found[i] is not None]
     overlapped = [i for i, ts in enumerate(truth) if len(ts) > 1]
     one_of = sum(1 for i in overlapped if named[i] in truth[i]) / len(overlapped) if overlapped else np.nan
     scored = np.ones(count, bool)
@@ -76,6 +78,8 @@ def score(turns: tuple[Turn, ...], duration_s: float, spans: list[Span],
         elif found[i] is not None:
             errors += 1  # false alarm
     return {"right": right, "der": errors / max(1, reference), "overlap_one_of": one_of,
+            "missed": 1 - len(heard) / max(1, len(alone)),
+            "right_heard": sum(1 for i in heard if named[i] in truth[i]) / max(1, len(heard)),
             "found": float(len({s.speaker for s in spans}))}  # fmt: skip
 
 
