@@ -37,7 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from speechsvc.asr.engine import TranscribeOptions
-from speechsvc.asr.short_window import FULL_WINDOW_FRAMES, decode_short
+from speechsvc.asr.short_window import FULL_WINDOW_FRAMES, decode_short, window_frames
 from speechsvc.audio.decode import decode_channels
 from speechsvc.audio.encode import encode
 from speechsvc.audio.layout import ChannelRef
@@ -228,14 +228,16 @@ def checked_only(result: dict[str, Any], redaction: Redaction) -> list[tuple[str
 # The second listen (speechsvc.redact.second_pass) compared on the same first readings, in turn per call:
 # "shipped" is the pipeline's own (speechsvc.service.pipeline.second_listen_decoder: a short window, no
 # prompt, greedy, no temperature fallback); the others differ from it in the settings named.
-# (name, encoder window in frames (-1: live's short window), prompt, temperature)
+# (name, encoder window in frames (-1: live's short window, -2: the clip + 2 s in steps of 5 s), prompt,
+# temperature)
 DIGITS_PROMPT = "Card number 4539 1488 0343 6467, social 143-07-0677, phone 415-802-1208."
 VARIANTS: dict[str, tuple[int | None, str | None, float | None]] = {
-    "shipped": (None, None, 0.0),  # (its window: the clip + 2 s in steps of 5 s)
+    "shipped": (None, None, 0.0),  # (its window: the clip + 1 s in steps of 2 s)
     "30s-window-prompt": (FULL_WINDOW_FRAMES, DIGITS_PROMPT, None),  # the last release's second listen
     "short-fallback": (-1, None, None),  # live's window, the temperature fallback on
     "short-prompt": (-1, DIGITS_PROMPT, 0.0),  # live's window, a prompt of digits
     "live-window": (-1, None, 0.0),  # live's window: the clip + 5 s, in steps of 10 s
+    "margin-2s": (-2, None, 0.0),  # the last release's window: the clip + 2 s, in steps of 5 s
 }
 
 
@@ -268,8 +270,13 @@ def redecoder(transcriber: Any, name: str) -> Redecode:
         if name == "shipped":
             out = shipped(clips)
         else:
-            window = None if frames == -1 else frames  # None: decode_short's own (live's) window
-            found = [decode_short(transcriber, f"bench-{name}", k, clip, again, window)
+
+            def window(clip: np.ndarray) -> int | None:  # None: decode_short's own (live's) window
+                if frames == -2:
+                    return window_frames(len(clip) / RATE, 2.0, 5.0)
+                return None if frames == -1 else frames
+
+            found = [decode_short(transcriber, f"bench-{name}", k, clip, again, window(clip))
                      for k, clip in enumerate(clips)]  # fmt: skip
             out = [[(w.start, w.end, w.word) for seg in t.segments for w in seg.words] for t in found]
         LAST_HEARD[0] = " | ".join("".join(w for _, _, w in words) for words in out)
