@@ -42,6 +42,7 @@ from speechsvc.diarize import SpeakerCount, load_encoder  # noqa: E402
 from speechsvc.diarize.encoder import WINDOW_FRAMES, VoiceEncoder, normalize_volume  # noqa: E402
 from speechsvc.diarize.speakers import (  # noqa: E402
     MIN_SILENCE_MS,
+    SPEECH_THRESHOLD,
     SpeechEmbeddings,
     embed_speech,
     label_spans,
@@ -56,7 +57,7 @@ def cached_embeddings(encoder: VoiceEncoder, audio: np.ndarray) -> SpeechEmbeddi
     fields = ",".join(
         field.name for field in dataclasses.fields(SpeechEmbeddings)
     )  # a new field: embed again
-    vad = f"{MIN_SILENCE_MS}"  # another VAD setting: embed again
+    vad = f"{SPEECH_THRESHOLD},{MIN_SILENCE_MS}"  # another VAD setting: embed again
     key = hashlib.sha1(audio.tobytes() + fields.encode() + vad.encode()).hexdigest()[:16]
     path = evalset.CACHE / "embeddings" / f"{key}.pkl"
     if path.exists():

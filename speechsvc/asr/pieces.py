@@ -28,13 +28,17 @@ Regions = list[tuple[int, int]]  # speech_regions' answer: sample offsets
 
 
 def speech_regions(
-    audio: npt.NDArray[np.float32], block_s: float = VAD_BLOCK_S, min_silence_ms: int = MIN_PAUSE_MS
+    audio: npt.NDArray[np.float32],
+    block_s: float = VAD_BLOCK_S,
+    min_silence_ms: int = MIN_PAUSE_MS,
+    threshold: float = 0.5,
 ) -> Regions:
     """Silero VAD's speech regions (sample offsets), found block by block so that a long channel (a
-    memory-mapped file) is never copied whole; a region cut by a block boundary is joined again."""
+    memory-mapped file) is never copied whole; a region cut by a block boundary is joined again.
+    `threshold`: the speech probability a frame needs (the library's default, 0.5, unless given)."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-    options = VadOptions(min_silence_duration_ms=min_silence_ms)
+    options = VadOptions(min_silence_duration_ms=min_silence_ms, threshold=threshold)
     block = int(block_s * SAMPLE_RATE_HZ)
     join_gap = min_silence_ms * SAMPLE_RATE_HZ // 1000
     regions: list[tuple[int, int]] = []
