@@ -352,6 +352,9 @@ def main() -> int:
             audio_negative_s += result["duration_s"]
         if kind == "negative":
             false_positives.append(len(redacted["redactions"]))
+            for mark in redacted["redactions"]:  # what was said, what the first reading wrote
+                print(f"false positive {mark['type']} ({voice}, {speed} wpm): said {lines!r}\n"
+                      f"  written {unredacted['text']!r}", file=sys.stderr)  # fmt: skip
             text_false_positives += len(on_text)
             uncued_false_positives += len(checked)
             continue
