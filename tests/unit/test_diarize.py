@@ -7,7 +7,7 @@ import numpy.typing as npt
 
 from speechsvc.asr.engine import ChannelTranscript, Segment, Word
 from speechsvc.diarize.assign import label_transcript, speaker_at
-from speechsvc.diarize.clustering import SpeakerCount, cluster
+from speechsvc.diarize.clustering import FAR_DISTANCE, SHORT_RATIO, SpeakerCount, _speakers_below, cluster
 from speechsvc.diarize.speakers import Span
 
 
@@ -63,6 +63,23 @@ def test_outlier_windows_join_a_speaker_instead_of_blocking_the_count() -> None:
     )
     labels = speakers(embeddings, SpeakerCount())
     assert labels[:50].tolist() == [0] * 25 + [1] * 25 and set(labels[50:].tolist()) <= {0, 1}
+
+
+def test_a_short_piece_of_a_short_voice_already_taken_is_not_another_speaker() -> None:
+    """Clusters below the cut, one chunk each: a sure voice (20 s), a short one (4.8 s) and a 1.6 s piece
+    0.29 from the short one (JFK's noisy second turn at the VAD's threshold of 0.3). Held against a voice
+    heard SHORT_RATIO times as long, the piece is that voice; beside a voice heard less than that, or
+    standing FAR_DISTANCE from it, it is a speaker of its own."""
+    basis = np.eye(3, 256, dtype=np.float32)
+
+    def count(near: float, short_s: float) -> int:
+        piece = (1 - near) * basis[1] + np.sqrt(1 - (1 - near) ** 2) * basis[2]
+        embeddings = np.stack([basis[0], basis[1], piece]).astype(np.float32)
+        return _speakers_below(embeddings, np.array([20.0, short_s, 1.6]), np.arange(3))
+
+    assert count(0.29, SHORT_RATIO * 1.6) == 2
+    assert count(0.29, SHORT_RATIO * 1.6 - 0.8) == 3  # a voice heard under 3 times as long: both stand
+    assert count(FAR_DISTANCE + 0.02, SHORT_RATIO * 1.6) == 3  # far enough from it: another person
 
 
 def test_exact_count_and_bounds() -> None:
