@@ -5,13 +5,16 @@ import json
 import subprocess
 import sys
 import time
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from speechsvc.cli import LONG_FILE_BYTES
 from tests.acceptance.server import Server, http
-from tests.conftest import FIXTURES, JFK_TEXT, STEREO_TEXTS, corpus, long_stereo_call
+from tests.conftest import FIXTURES, JFK_TEXT, STEREO_TEXTS, corpus, long_stereo_call, write_wav
 from tests.integration.helpers import wer
 from tests.receiver import CallbackReceiver
 
@@ -132,7 +135,13 @@ def test_offline_cli_transcribes(tmp_path: Path) -> None:
 
 
 def test_offline_cli_shows_progress_for_long_files(tmp_path: Path) -> None:
-    call = long_stereo_call(tmp_path / "call.wav", repeats=8)  # 40 s stereo: over the 2 MB threshold
+    # 15 s of stereo at 48 kHz (each 16 kHz sample held three times): over the 2 MB threshold with a third
+    # of the speech to decode that 40 s at 16 kHz would take
+    tiled = long_stereo_call(tmp_path / "tiled.wav", repeats=3)
+    with wave.open(str(tiled)) as source:
+        samples = np.frombuffer(source.readframes(source.getnframes()), "<i2").reshape(-1, 2) / 32768
+    call = write_wav(tmp_path / "call.wav", [np.repeat(samples[:, c], 3) for c in (0, 1)], rate=48000)
+    assert call.stat().st_size > LONG_FILE_BYTES
     run = subprocess.run(
         [
             sys.executable,
