@@ -11,12 +11,11 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from speechsvc.diarize.clustering import SpeakerCount
+from speechsvc.diarize.clustering import SpeakerCount, centroids_of, compact, refine
 from speechsvc.diarize.speakers import SpeechEmbeddings
 
 DISTINCT_DISTANCE = 0.22
 MIN_SPEAKER_WINDOWS = 2
-REFINE_ROUNDS = 5
 PURE_SHARE = 0.5  # cluster on the windows inside one stretch of speech when they are at least this share
 
 Embeddings = npt.NDArray[np.float32]
@@ -56,7 +55,7 @@ def cluster(embeddings: Embeddings, count: SpeakerCount) -> Labels:
 
 
 def _nearest_distance(embeddings: Embeddings, labels: Labels) -> float:
-    centroids = _centroids(embeddings, labels)
+    centroids = centroids_of(embeddings, labels)
     distance = 1.0 - centroids @ centroids.T
     np.fill_diagonal(distance, np.inf)
     return float(distance.min())
@@ -75,7 +74,7 @@ def partition(embeddings: Embeddings, tree: npt.NDArray[np.float64], k: int) -> 
         if len(big) > k:
             return None
         if len(big) == k:
-            centroids = _centroids_of(embeddings, labels, big)
+            centroids = centroids_of(embeddings, labels, clusters=big)
             moved = big[np.argmax(embeddings @ centroids.T, axis=1)]
             labels = np.where(np.isin(labels, big), labels, moved)
             refined = _refine(embeddings, labels)
@@ -83,14 +82,6 @@ def partition(embeddings: Embeddings, tree: npt.NDArray[np.float64], k: int) -> 
                 return refined
             return None
     return None
-
-
-def _centroids_of(embeddings: Embeddings, labels: Labels, clusters: npt.NDArray[np.int64]) -> Embeddings:
-    sums = np.stack([embeddings[labels == c].sum(axis=0) for c in clusters.tolist()])
-    centroids: Embeddings = (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-9)).astype(
-        np.float32
-    )
-    return centroids
 
 
 def silhouette(embeddings: Embeddings, labels: Labels, distance: Embeddings | None = None) -> float:
@@ -117,33 +108,11 @@ def cluster_pure(embeddings: Embeddings, pure: npt.NDArray[np.bool_], count: Spe
     if pure.sum() < max(MIN_SPEAKER_WINDOWS, PURE_SHARE * len(embeddings)):
         return cluster(embeddings, count)
     labels = cluster(embeddings[pure], count)
-    nearest = np.argmax(embeddings @ _centroids(embeddings[pure], labels).T, axis=1)
+    nearest = np.argmax(embeddings @ centroids_of(embeddings[pure], labels).T, axis=1)
     nearest[pure] = labels
-    return _compact(nearest)
-
-
-def _centroids(embeddings: Embeddings, labels: Labels) -> Embeddings:
-    sums = np.stack([embeddings[labels == k].sum(axis=0) for k in range(int(labels.max()) + 1)])
-    centroids: Embeddings = (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-9)).astype(
-        np.float32
-    )
-    return centroids
+    return compact(nearest)
 
 
 def _refine(embeddings: Embeddings, labels: Labels) -> Labels:
-    """Each window to its nearest centroid, a few rounds (a cluster left empty disappears)."""
-    labels = _compact(labels)
-    for _ in range(REFINE_ROUNDS):
-        moved = _compact(np.argmax(embeddings @ _centroids(embeddings, labels).T, axis=1))
-        if np.array_equal(moved, labels):
-            break
-        labels = moved
-    return labels
-
-
-def _compact(labels: Labels) -> Labels:
-    """Labels renumbered 0..k-1 in order of first appearance."""
-    order: dict[int, int] = {}
-    for label in labels.tolist():
-        order.setdefault(label, len(order))
-    return np.array([order[label] for label in labels.tolist()], dtype=np.int64)
+    """The service's refinement (clustering.refine), every window standing for the same speech."""
+    return refine(embeddings, np.ones(len(embeddings)), labels)

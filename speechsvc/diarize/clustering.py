@@ -121,7 +121,7 @@ def partition(
         if len(big) == k:
             centroids = centroids_of(embeddings, labels, seconds, big)
             moved = big[np.argmax(embeddings @ centroids.T, axis=1)]
-            refined = _refine(embeddings, seconds, np.where(np.isin(labels, big), labels, moved))
+            refined = refine(embeddings, seconds, np.where(np.isin(labels, big), labels, moved))
             talk = np.bincount(refined, weights=seconds)
             if len(talk) == k and talk.min() >= least_s:
                 return refined
@@ -147,7 +147,7 @@ def unit_rows(rows: npt.NDArray[np.float32] | npt.NDArray[np.float64]) -> Embedd
     return unit
 
 
-def _refine(embeddings: Embeddings, seconds: Seconds, labels: Labels) -> Labels:
+def refine(embeddings: Embeddings, seconds: Seconds, labels: Labels) -> Labels:
     """Each embedding to its nearest centroid, a few rounds (a cluster left empty disappears)."""
     labels = compact(labels)
     for _ in range(REFINE_ROUNDS):
