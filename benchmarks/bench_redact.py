@@ -265,17 +265,16 @@ def redecoder(transcriber: Any, name: str) -> Redecode:
     again = TranscribeOptions("en", word_timestamps=True, vad=False, beam_size=1, prompt=prompt,
                               temperature=temperature)  # fmt: skip
 
+    def window(clip: np.ndarray) -> int | None:  # None: decode_short's own (live's) window
+        if frames == -2:
+            return window_frames(len(clip) / RATE, 2.0, 5.0)
+        return None if frames == -1 else frames
+
     def redecode(clips: list[np.ndarray]) -> list[list[tuple[float, float, str]]]:
         DECODED_S[name] = DECODED_S.get(name, 0.0) + sum(len(c) for c in clips) / RATE
         if name == "shipped":
             out = shipped(clips)
         else:
-
-            def window(clip: np.ndarray) -> int | None:  # None: decode_short's own (live's) window
-                if frames == -2:
-                    return window_frames(len(clip) / RATE, 2.0, 5.0)
-                return None if frames == -1 else frames
-
             found = [decode_short(transcriber, f"bench-{name}", k, clip, again, window(clip))
                      for k, clip in enumerate(clips)]  # fmt: skip
             out = [[(w.start, w.end, w.word) for seg in t.segments for w in seg.words] for t in found]
