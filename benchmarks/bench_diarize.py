@@ -44,22 +44,25 @@ from speechsvc.diarize.encoder import WINDOW_FRAMES, VoiceEncoder, normalize_vol
 from speechsvc.diarize.speakers import (  # noqa: E402
     MIN_SILENCE_MS,
     SPEECH_THRESHOLD,
+    SpeakerModel,
     SpeechEmbeddings,
     embed_speech,
     label_spans,
     spans_of_labels,
 )
+from speechsvc.diarize.weights import GE2E, packaged_weights  # noqa: E402
 
 TARGETS = {2: 0.90, 3: 0.80}  # exact count, share of calls (the issue)
 MIN_MEETING_TALK_S = 2.0  # a meeting's speaker is counted when they speak at least this long
 
 
-def cached_embeddings(encoder: VoiceEncoder, audio: np.ndarray) -> SpeechEmbeddings | None:
+def cached_embeddings(encoder: SpeakerModel, audio: np.ndarray) -> SpeechEmbeddings | None:
     fields = ",".join(
         field.name for field in dataclasses.fields(SpeechEmbeddings)
     )  # a new field: embed again
     vad = f"{SPEECH_THRESHOLD},{MIN_SILENCE_MS}"  # another VAD setting: embed again
-    key = hashlib.sha1(audio.tobytes() + fields.encode() + vad.encode()).hexdigest()[:16]
+    model = type(encoder).__name__ + ",shared-front"  # another speaker model: embed again
+    key = hashlib.sha1(audio.tobytes() + fields.encode() + vad.encode() + model.encode()).hexdigest()[:16]
     path = evalset.CACHE / "embeddings" / f"{key}.pkl"
     if path.exists():
         cached: SpeechEmbeddings | None = pickle.loads(path.read_bytes())
@@ -88,14 +91,21 @@ def print_evalset(part: str) -> None:
     print()
 
 
-def print_eer(encoder: VoiceEncoder, part: str) -> None:
+def print_eer(encoders: dict[str, SpeakerModel], part: str) -> None:
     """EER of one 1.6 s window, of the mean of the three windows of each 3.2 s, and of the mean of a whole
-    solo piece (resemblyzer's utterance embedding), over the pieces of at least 1.6 s and of at least 3.2 s."""
+    solo piece (resemblyzer's utterance embedding), over the pieces of at least 1.6 s and of at least 3.2 s,
+    for each speaker model."""
+    print("## Speaker models: equal-error rate, same against different speaker (cosine)\n")
+    print("| model | solo pieces | speakers | one 1.6 s window | mean over 3.2 s | mean over the piece |")
+    print("|---|---|---|---|---|---|")
+    for name, encoder in encoders.items():
+        _print_eer_rows(name, encoder, part)
+    print("\n(in brackets: how many embeddings)\n")
+
+
+def _print_eer_rows(model: str, encoder: SpeakerModel, part: str) -> None:
     speakers = evalset.REPORT if part == "report" else evalset.TUNE_AMI + evalset.TUNE_LOCAL
     pieces = evalset.solo_speech() if part == "report" else evalset.tune_pieces()
-    print("## Speaker model: equal-error rate, same against different speaker (GE2E, cosine)\n")
-    print("| solo pieces | speakers | one 1.6 s window | mean over 3.2 s | mean over the piece |")
-    print("|---|---|---|---|---|")
     for shortest in (WINDOW_FRAMES, 2 * WINDOW_FRAMES):
         rows: dict[str, tuple[list[np.ndarray], list[str], list[int]]] = {}
         # a piece is a group: two embeddings of one piece are never compared (they overlap, or share a take)
@@ -129,11 +139,14 @@ def print_eer(encoder: VoiceEncoder, part: str) -> None:
                 else "—"
             )
             cells.append(f"{eer} ({len(names)})")
-        print(f"| ≥ {shortest / 100:.1f} s | {len(set(rows['window'][1]))} | " + " | ".join(cells) + " |")
-    print("\n(in brackets: how many embeddings)\n")
+        print(
+            f"| {model} | ≥ {shortest / 100:.1f} s | {len(set(rows['window'][1]))} | "
+            + " | ".join(cells)
+            + " |"
+        )
 
 
-def print_calls(encoder: VoiceEncoder, part: str, length_s: float) -> None:
+def print_calls(encoder: SpeakerModel, part: str, length_s: float) -> None:
     calls = evalset.report_calls(length_s) if part == "report" else evalset.tune_calls(length_s)
     results: dict[tuple[int, float], list[tuple[evalset.Call, dict[str, float], dict[str, float]]]] = (
         defaultdict(list)
@@ -218,7 +231,7 @@ def print_count_rules(
     print()
 
 
-def print_meetings(encoder: VoiceEncoder, part: str) -> None:
+def print_meetings(encoder: SpeakerModel, part: str) -> None:
     print("## Real meeting excerpts (AMI, first 30 s: overlaps, short interjections)\n")
     print(
         "| excerpt | speakers (≥ 2 s) | found | right | DER | overlapped speech | overlap on one of its speakers |"
@@ -315,7 +328,9 @@ def main() -> int:
         return 0
     encoder = load_encoder()
     print_evalset(args.part)
-    print_eer(encoder, args.part)
+    ge2e = packaged_weights(GE2E)  # the model before CAM++, for comparison when installed
+    others = {} if ge2e is None else {"GE2E (before)": VoiceEncoder.from_file(ge2e)}
+    print_eer({"CAM++ (service)": encoder, **others}, args.part)
     print_calls(encoder, args.part, args.length)
     print_meetings(encoder, args.part)
     if not args.no_cost:

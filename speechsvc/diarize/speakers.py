@@ -1,18 +1,20 @@
-"""Who speaks when on one channel: speech regions (Silero VAD), a GE2E embedding every 0.8 s of speech,
-clustering into speakers, and labelled spans on the channel's timeline."""
+"""Who speaks when on one channel: speech regions (Silero VAD), a speaker embedding (CAM++) every 0.8 s of
+speech, clustering into speakers, and labelled spans on the channel's timeline."""
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from speechsvc.asr.pieces import speech_regions
+from speechsvc.diarize.campplus import HOP, SAMPLE_RATE_HZ, WINDOW_FRAMES
 from speechsvc.diarize.chunks import window_speakers
 from speechsvc.diarize.clustering import SpeakerCount
-from speechsvc.diarize.encoder import HOP, NORM_TARGET_DBFS, SAMPLE_RATE_HZ, WINDOW_FRAMES, VoiceEncoder
+from speechsvc.diarize.encoder import NORM_TARGET_DBFS
 
 MIN_SILENCE_MS = 250  # speech regions are cut at pauses this long: a turn change often has no longer one
 # Silero's speech probability a frame needs here (the library's default is 0.5). Speech the VAD misses gets
@@ -22,6 +24,15 @@ MIN_SILENCE_MS = 250  # speech regions are cut at pauses this long: a turn chang
 SPEECH_THRESHOLD = 0.3
 WINDOW_STEP_FRAMES = 80  # an embedding every 0.8 s of speech (windows of 1.6 s overlap by half)
 BLOCK_SAMPLES = 600 * SAMPLE_RATE_HZ  # speech is embedded in blocks this long: memory stays bounded
+
+
+class SpeakerModel(Protocol):
+    """What a speaker model gives: frames every HOP samples of 16 kHz audio, and an L2-normed embedding per
+    window of WINDOW_FRAMES of them (campplus.CamPlusEncoder, the service's; encoder.VoiceEncoder, GE2E)."""
+
+    def mel(self, wav: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]: ...
+
+    def embed_frames(self, mel: npt.NDArray[np.float32], starts: list[int]) -> npt.NDArray[np.float32]: ...
 
 
 @dataclass(frozen=True)
@@ -45,13 +56,13 @@ class SpeechEmbeddings:
     frames: tuple[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int], ...]  # positions, window, offset
 
 
-def speaker_spans(encoder: VoiceEncoder, audio: npt.NDArray[np.float32], count: SpeakerCount) -> list[Span]:
+def speaker_spans(encoder: SpeakerModel, audio: npt.NDArray[np.float32], count: SpeakerCount) -> list[Span]:
     """Labelled speech of one 16 kHz channel, in time order, speakers numbered by first appearance."""
     speech = embed_speech(encoder, audio)
     return [] if speech is None else label_spans(speech, count)
 
 
-def embed_speech(encoder: VoiceEncoder, audio: npt.NDArray[np.float32]) -> SpeechEmbeddings | None:
+def embed_speech(encoder: SpeakerModel, audio: npt.NDArray[np.float32]) -> SpeechEmbeddings | None:
     """The speaker model over one 16 kHz channel's speech (None without speech)."""
     regions = speech_regions(audio, min_silence_ms=MIN_SILENCE_MS, threshold=SPEECH_THRESHOLD)
     if not regions:
@@ -145,7 +156,8 @@ def _frame_windows(
 
 def _gain(audio: npt.NDArray[np.float32], regions: list[tuple[int, int]]) -> np.float32:
     """resemblyzer's volume normalisation over the whole channel's speech: raised to -30 dBFS, never
-    lowered (the model's mel is not logarithmic, so the level matters)."""
+    lowered (GE2E's mel is not logarithmic, so the level matters to it; CAM++'s log filterbanks, mean
+    normalised, do not mind)."""
     energy = sum(float(np.sum(np.square(np.asarray(audio[s:e], dtype=np.float64)))) for s, e in regions)
     samples = sum(e - s for s, e in regions)
     if energy <= 0.0:

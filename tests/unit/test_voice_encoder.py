@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from speechsvc.diarize.encoder import WINDOW_FRAMES, VoiceEncoder, normalize_volume
-from speechsvc.diarize.weights import load_state_dict, packaged_weights
+from speechsvc.diarize.weights import GE2E, load_state_dict, packaged_weights
 from tests.conftest import FIXTURES
 
 REFERENCE = FIXTURES / "speakers" / "resemblyzer_reference.npz"
@@ -18,7 +18,7 @@ REFERENCE = FIXTURES / "speakers" / "resemblyzer_reference.npz"
 
 @pytest.fixture(scope="module")
 def encoder() -> VoiceEncoder:
-    path = packaged_weights()
+    path = packaged_weights(GE2E)
     if path is None:
         pytest.fail(
             "the speaker model is missing: make installs it (pip install --no-deps resemblyzer==0.1.4)"
@@ -27,7 +27,7 @@ def encoder() -> VoiceEncoder:
 
 
 def test_weights_read_without_torch() -> None:
-    path = packaged_weights()
+    path = packaged_weights(GE2E)
     assert path is not None
     weights = load_state_dict(path)
     assert weights["lstm.weight_ih_l0"].shape == (1024, 40)
@@ -138,6 +138,6 @@ def test_weights_come_from_the_installed_wheel_not_the_working_directory(
     (planted / "pretrained.pt").write_bytes(b"not the model")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.chdir(tmp_path)
-    path = packaged_weights()
+    path = packaged_weights(GE2E)
     assert path is not None and planted not in path.parents
     assert "site-packages" in str(path) or "dist-packages" in str(path)
