@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import threading
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -58,11 +59,14 @@ def load_encoder() -> CamPlusEncoder:
     return CamPlusEncoder.from_file(path)
 
 
-def speaker_turns(audio: npt.NDArray[np.float32], count: SpeakerCount) -> list[Span]:
-    """Who speaks when on one 16 kHz channel (the speaker model runs here, on the CPU)."""
+def speaker_turns(
+    audio: npt.NDArray[np.float32], count: SpeakerCount, should_stop: Callable[[], bool] = lambda: False
+) -> list[Span]:
+    """Who speaks when on one 16 kHz channel (the speaker model runs here, on the CPU); should_stop is
+    asked between blocks of ten minutes of speech."""
     with _loading:  # loaded once per process, on first use (0.2 s)
         encoder = load_encoder()
-    return speaker_spans(encoder, audio, count)
+    return speaker_spans(encoder, audio, count, should_stop)
 
 
 def diarize_channel(

@@ -4,6 +4,7 @@ speech, clustering into speakers, and labelled spans on the channel's timeline."
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -56,14 +57,23 @@ class SpeechEmbeddings:
     frames: tuple[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int], ...]  # positions, window, offset
 
 
-def speaker_spans(encoder: SpeakerModel, audio: npt.NDArray[np.float32], count: SpeakerCount) -> list[Span]:
-    """Labelled speech of one 16 kHz channel, in time order, speakers numbered by first appearance."""
-    speech = embed_speech(encoder, audio)
+def speaker_spans(
+    encoder: SpeakerModel,
+    audio: npt.NDArray[np.float32],
+    count: SpeakerCount,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> list[Span]:
+    """Labelled speech of one 16 kHz channel, in time order, speakers numbered by first appearance (none
+    when should_stop() said so between two blocks of speech)."""
+    speech = embed_speech(encoder, audio, should_stop)
     return [] if speech is None else label_spans(speech, count)
 
 
-def embed_speech(encoder: SpeakerModel, audio: npt.NDArray[np.float32]) -> SpeechEmbeddings | None:
-    """The speaker model over one 16 kHz channel's speech (None without speech)."""
+def embed_speech(
+    encoder: SpeakerModel, audio: npt.NDArray[np.float32], should_stop: Callable[[], bool] = lambda: False
+) -> SpeechEmbeddings | None:
+    """The speaker model over one 16 kHz channel's speech (None without speech, or when should_stop() said
+    so between two blocks of speech)."""
     regions = speech_regions(audio, min_silence_ms=MIN_SILENCE_MS, threshold=SPEECH_THRESHOLD)
     if not regions:
         return None
@@ -74,6 +84,8 @@ def embed_speech(encoder: SpeakerModel, audio: npt.NDArray[np.float32]) -> Speec
     frames: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int]] = []
     blocks = _blocks(regions)
     for number, block in enumerate(blocks):
+        if should_stop():
+            return None
         speech = (
             np.concatenate([np.asarray(audio[start:end], dtype=np.float32) for start, end in block]) * gain
         )
