@@ -192,6 +192,9 @@ def print_calls(encoder: SpeakerModel, part: str, length_s: float) -> None:
     print(f"- of that speech, missed by the VAD (no speaker): {statistics.mean(g['missed'] for _, _, g in multi):.3f}; "
           f"right among the speech it heard: {statistics.mean(e['right_heard'] for _, e, _ in multi):.3f} (est.), "
           f"{statistics.mean(g['right_heard'] for _, _, g in multi):.3f} (given)")  # fmt: skip
+    print(f"- with that unheard speech on the nearest speaker, as a word there is labelled (what the transcript "
+          f"shows): {statistics.mean(e['right_words'] for _, e, _ in multi):.3f} (est.), "
+          f"{statistics.mean(g['right_words'] for _, _, g in multi):.3f} (given)")  # fmt: skip
     print(
         f"- speaker model and VAD over these calls: {audio_s / max(embed_s, 1e-9):.0f}x real time "
         "(cached calls count as instant)\n"

@@ -52,7 +52,9 @@ def _mapping(truth: list[set[str]], found: list[int | None]) -> dict[int, str]:
 def score(turns: tuple[Turn, ...], duration_s: float, spans: list[Span],
           collar_s: float = 0.25) -> dict[str, float]:  # fmt: skip
     """right: share of the speech time of one speaker alone labelled with that speaker; missed: the share
-    of it with no speaker at all (the VAD heard no speech there); right_heard: right among the rest; der:
+    of it with no speaker at all (the VAD heard no speech there); right_heard: right among the rest;
+    right_words: right with that unheard speech on the nearest span's speaker, as a word the decoder
+    writes there is labelled (speechsvc.diarize.assign.speaker_at: what a reader of the transcript sees); der:
     DER with the collar; overlap_one_of: share of overlapped speech time labelled with one of the speakers
     there (nan without overlap); found: how many speakers were found."""
     count = int(np.ceil(duration_s / FRAME_S)) + 1
@@ -77,10 +79,27 @@ def score(turns: tuple[Turn, ...], duration_s: float, spans: list[Span],
             errors += len(ts) - (1 if f in ts else 0)  # missed or confused: every true speaker not found
         elif found[i] is not None:
             errors += 1  # false alarm
+    nearest = _nearest_found(found)
     return {"right": right, "der": errors / max(1, reference), "overlap_one_of": one_of,
             "missed": 1 - len(heard) / max(1, len(alone)),
+            "right_words": sum(1 for i in alone if mapping.get(nearest[i], None) in truth[i]) / max(1, len(alone)),
             "right_heard": sum(1 for i in heard if named[i] in truth[i]) / max(1, len(heard)),
             "found": float(len({s.speaker for s in spans}))}  # fmt: skip
+
+
+def _nearest_found(found: list[int | None]) -> list[int | None]:
+    """Each frame's speaker, a frame without one taking the nearest frame's that has one (the earlier on a
+    tie)."""
+    labelled = np.flatnonzero([f is not None for f in found])
+    if not len(labelled):
+        return found
+    right = np.clip(np.searchsorted(labelled, np.arange(len(found))), 0, len(labelled) - 1)
+    left = np.clip(right - 1, 0, len(labelled) - 1)
+    frames = np.arange(len(found))
+    pick = np.where(
+        np.abs(labelled[left] - frames) <= np.abs(labelled[right] - frames), labelled[left], labelled[right]
+    )
+    return [found[i] for i in pick.tolist()]
 
 
 def equal_error_rate(embeddings: npt.NDArray[np.float32], speakers: list[str],
