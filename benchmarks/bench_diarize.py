@@ -1,11 +1,13 @@
 """Diarization on real voices the count rule was not tuned on (benchmarks/diarize_evalset.py: AMI meeting
 speakers from pyannote.audio's sdist; the report part by default, `--part tune` for the tuning part).
 
-Prints: the evaluation set; the speaker model's equal-error rate on one 1.6 s window, on the mean of the
-windows of 3.2 s and on the mean over a whole solo piece; for 2-, 3- and 4-speaker mono calls mixed from
+Prints: the evaluation set; the speaker models' equal-error rate (CAM++, the service's, and GE2E, the one
+before it, when resemblyzer is installed) on one 1.6 s window, on the mean of the windows of 3.2 s and on
+the mean over a whole solo piece; for 2-, 3- and 4-speaker mono calls mixed from
 solo speech, with a 0.4 s pause between turns and with none: how often the estimated count is exact, the
 share of speech time on the right speaker and DER (0.25 s collar) with the count estimated and given (and
-how much of that speech the VAD missed, with the share right among the rest), the
+how much of that speech the VAD missed, with the share right among the rest and the share right as the
+transcript shows it, the unheard speech on the nearest speaker), the
 service's count rule (chunks of about 3 s) against round 2's (the best silhouette over 1.6 s windows,
 diarize_silhouette.py) and an eigengap rule that rests on no tuned distance (diarize_eigengap.py), and the
 calls that fail; the real meeting excerpts (overlaps included: what overlapped
