@@ -45,7 +45,6 @@ class CamPlusEncoder:
         import kaldi_native_fbank  # the `diarize` extra
 
         self._fbank_module = kaldi_native_fbank
-        self.w = weights
         head = "head"
         self.head_in = _folded(weights, f"{head}.conv1.weight", f"{head}.bn1")
         self.head_blocks = [
@@ -120,10 +119,12 @@ class CamPlusEncoder:
         slice of the front end's output. Against the model run on each window alone (`embed`), on the
         tuning part: 1.5x faster, and the same or better (exact count 82 / 66 / 43 % of 2-4 speaker calls
         against 80 / 64 / 42 %, right share 0.864 / 0.884 against 0.862 / 0.879, estimated / given). A
-        window that runs past the end is padded with the quietest frame. Two BLAS threads."""
+        window that runs past the end is padded with the quietest frame. On BLAS_THREADS BLAS threads."""
         from threadpoolctl import threadpool_limits  # the `diarize` extra, as scipy
 
-        if len(mel) < max(starts, default=0) + WINDOW_FRAMES:
+        if not starts:
+            return np.zeros((0, EMBEDDING_SIZE), np.float32)
+        if len(mel) < max(starts) + WINDOW_FRAMES:
             floor = mel.min(axis=0, keepdims=True) if len(mel) else np.zeros((1, N_MELS), np.float32)
             mel = np.concatenate([mel, np.repeat(floor, max(starts) + WINDOW_FRAMES - len(mel), axis=0)])
         sums = np.concatenate([np.zeros((1, N_MELS)), np.cumsum(mel, axis=0, dtype=np.float64)])
@@ -149,7 +150,8 @@ class CamPlusEncoder:
         return self.back(self.front(x))
 
     def front(self, x: Floats) -> Floats:
-        """(1, batch, 80, time) -> (320, batch, time)"""
+        """The 2-D convolutional front end (FCM): filterbanks (1, batch, 80, time) -> (320, batch, time),
+        32 channels of 10 bands per frame."""
         x = _relu(_conv2d(x, *self.head_in))
         for first, second, shortcut, stride in self.head_blocks:
             out = _conv2d(_relu(_conv2d(x, *first, stride)), *second)
@@ -157,12 +159,12 @@ class CamPlusEncoder:
             x = _relu(out)
         x = _relu(_conv2d(x, *self.head_out, 2))
         channels, batch, bands, steps = x.shape
-        return x.transpose(0, 2, 1, 3).reshape(
-            channels * bands, batch, steps
-        )  # torch's (batch, c * f + f, time)
+        # torch reshapes (batch, channels, bands, time) to (batch, channels * bands, time): row c * bands + f
+        return x.transpose(0, 2, 1, 3).reshape(channels * bands, batch, steps)
 
     def back(self, x: Floats) -> Floats:
-        """(320, batch, time) -> (batch, 192)"""
+        """The TDNN, its three dense blocks with context-aware masks, pooling and the embedding layer:
+        (320, batch, time) -> (batch, 192), L2-normed."""
         x = _relu(_conv1d(x, self.tdnn[0], self.tdnn[1], stride=2))
         for dense, dilation, (transit_norm, transit) in self.blocks:
             width = x.shape[0]

@@ -70,6 +70,10 @@ def test_window_past_the_end_is_padded_with_the_quietest_frame(encoder: CamPlusE
     np.testing.assert_allclose(encoder.embed_frames(fbank, [0]), encoder.embed_frames(padded, [0]), atol=1e-6)
 
 
+def test_no_windows_no_embeddings(encoder: CamPlusEncoder) -> None:
+    assert encoder.embed_frames(np.zeros((50, 80), np.float32), []).shape == (0, EMBEDDING_SIZE)
+
+
 def test_same_voice_nearer_than_another(encoder: CamPlusEncoder) -> None:
     """Two windows of JFK stand nearer each other than either stands to a generated voice's."""
     import av
