@@ -5,7 +5,8 @@ The decoder mishears digits ("oh seven" as "47", a hallucinated "0"), and one wr
 or the SSA check, so the checked reading misses the number. Read within CUE_S after its cue, a run of about
 the right length (CUED_DIGITS: the ASR drops or adds a digit or two) is taken for the number all the same;
 without a cue, only the checked reading counts, so a 16-digit order number that fails Luhn survives `pci`
-where nobody spoke of a card. The same for an e-mail address the decoder garbled ("mary dot john at" heard
+where nobody spoke of a card. And a number the speaker has just called an order, reference, booking or
+ticket number is not a card, even where it happens to pass Luhn (one misheard digit string in ten does). The same for an e-mail address the decoder garbled ("mary dot john at" heard
 as "may be not done at company.com"): after an e-mail cue, the words before a domain are its local part."""
 
 from __future__ import annotations
@@ -21,8 +22,15 @@ CUES = {
     "ssn": frozenset({"social", "ssn"}),
     "email": frozenset({"email", "mail"}),
 }
-# two words in a row: "the long number" is what British call centres call the card number
-CUE_PHRASES = {"credit_card": (("long", "number"),)}
+# two words in a row: "the long number" is what British call centres call the card number; "my order number
+# is …" names a number that is not a card (a "reference" cue: see named_otherwise)
+CUE_PHRASES = {
+    "credit_card": (("long", "number"),),
+    "reference": tuple(
+        (word, "number")
+        for word in ("order", "reference", "confirmation", "tracking", "invoice", "booking", "ticket", "case")
+    ),
+}
 # after a social cue, 6-15: an SSN read in pairs is often heard as more digits ("seventy seven" as "7, 10, 7")
 # or fewer ("two, eighteen, thirteen" as "to 1813"); the answer to "your social?" is the SSN either way
 CUED_DIGITS = {"credit_card": (12, 20), "ssn": (6, 15)}
@@ -55,6 +63,14 @@ def cues_in(toks: Sequence[Token]) -> list[Cue]:
 def cued(cues: Sequence[Cue], kind: str, start_s: float) -> bool:
     """Whether a cue for `kind` ended within CUE_S before `start_s`."""
     return any(cue.type == kind and 0.0 <= start_s - cue.at_s <= CUE_S for cue in cues)
+
+
+def named_otherwise(cues: Sequence[Cue], start_s: float) -> bool:
+    """Whether the last cue within CUE_S before `start_s` names the number as an order, reference, ticket
+    or the like, not a card ("Is it about your card?" … "My order number is …"): the nearer naming wins.
+    A card said after it ("the order number on my card") is a card cue again."""
+    before = [cue for cue in cues if 0.0 <= start_s - cue.at_s <= CUE_S]
+    return bool(before) and max(before, key=lambda cue: cue.at_s).type == "reference"
 
 
 def cued_length(kind: str, digits: int) -> bool:

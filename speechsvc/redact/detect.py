@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import phonenumbers
 
 from speechsvc.redact import names, spoken
-from speechsvc.redact.cues import Cue, cued, cued_length
+from speechsvc.redact.cues import Cue, cued, cued_length, named_otherwise
 from speechsvc.redact.spoken import Group, Token
 
 CARD_DIGITS = (13, 19)  # ISO/IEC 7812 primary account numbers
@@ -116,8 +116,11 @@ def _digits_in(
 ) -> list[Finding]:
     """A cluster that is one number: a card (also as its longest valid prefix or suffix at a group
     boundary, the rest tried again), else an SSN, else a phone number; else, after its cue, a run about
-    as long as a card or an SSN."""
+    as long as a card or an SSN. Never a card where the speaker has just named it an order number or the
+    like (cues.named_otherwise)."""
     digits = "".join(g.digits for g in cluster)
+    if cluster and named_otherwise(cues, cluster[0].start):
+        entities = entities - {"credit_card"}
     if "credit_card" in entities:
         if CARD_DIGITS[0] <= len(digits) <= CARD_DIGITS[1] and luhn_valid(digits):
             cards.append(Finding("credit_card", cluster[0].first, cluster[-1].last))

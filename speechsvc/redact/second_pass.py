@@ -60,7 +60,8 @@ class Heard:
 
 def _cue_times(heard: Sequence[Sequence[Token]]) -> list[tuple[int, float]]:
     """(channel, when) of every cue."""
-    times = [(channel, cue.at_s) for channel, toks in enumerate(heard) for cue in cues_in(toks)]
+    times = [(channel, cue.at_s) for channel, toks in enumerate(heard) for cue in cues_in(toks)
+             if cue.type != "reference"]  # fmt: skip
     times += [(channel, tok.end) for channel, toks in enumerate(heard) for tok in toks
               if LISTEN_CUES.intersection(tok.parts)]  # fmt: skip
     return sorted(times)

@@ -24,6 +24,9 @@ TEENS = {
 TENS = {"twenty": 2, "thirty": 3, "forty": 4, "fourty": 4, "fifty": 5, "sixty": 6, "seventy": 7, "eighty": 8,
         "ninety": 9}  # fmt: skip
 REPEAT = {"double": 2, "triple": 3}
+# "double" as the decoder wrote it for one voice ("4 to normal 5, normal 3"): a repeat only inside a run, a
+# number right before it and a single digit right after it.
+REPEAT_SOUNDALIKES = {"normal": 2}
 # What the decoder writes for a digit word it misheard ("three" as "free", "zero" as "nero", "nine" as
 # "I"): a digit only inside a run, with a number word or written digits right before and right after it.
 SOUNDALIKES = {
@@ -116,6 +119,14 @@ def number_groups(toks: Sequence[Token]) -> list[Group]:
             digits, amount = written
         elif part in REPEAT and i + 1 < len(atoms) and _single_digit(atoms[i + 1][1]) is not None:
             digits = str(_single_digit(atoms[i + 1][1])) * REPEAT[part]
+            taken = 2
+        elif (
+            part in REPEAT_SOUNDALIKES
+            and 0 < i < len(atoms) - 1
+            and (_numeric(atoms[i - 1][1]) or i - 1 in inside)
+            and _single_digit(atoms[i + 1][1]) is not None
+        ):
+            digits = str(_single_digit(atoms[i + 1][1])) * REPEAT_SOUNDALIKES[part]
             taken = 2
         elif part in TENS:
             digits = str(TENS[part])

@@ -102,11 +102,38 @@ def test_ordinary_words_after_a_cue_survive(asked: str, said: str) -> None:
 
 
 def test_a_card_long_run_after_a_card_cue_is_taken_for_a_card() -> None:
-    """The price of the cue: a 16-digit order number that fails Luhn survives `pci` unless the card was
-    spoken of in the 30 s before it; then it is redacted as one (the safe side for PCI)."""
-    said = "My order number is 4374 0681 2415 8682."
+    """The price of the cue: a 16-digit run that fails Luhn survives `pci` unless the card was spoken of
+    in the 30 s before it; then it is redacted as one (the safe side for PCI)."""
+    said = "It is 4374 0681 2415 8682."
     assert found(said, "How can I help?") == []
     assert [f[0] for f in found(said, "Is it about your card?")] == ["credit_card"]
+
+
+def said_after(text: str, asked: str, entities: frozenset[str] = PII) -> list[str]:
+    """The types found in `text` (said from 10 s on) with the cues of both parties, as reading.py takes them."""
+    listed = [(start + 10.0, end + 10.0, word) for start, end, word in words(text)]
+    cues = [*cues_in(tokens(words(asked))), *cues_in(tokens(listed))]
+    return sorted(f.type for f in find(tokens(listed), entities, cues))
+
+
+def test_a_number_named_an_order_number_is_not_a_card() -> None:
+    """bench_redact, seed 6: "My order number is five oh five six, …" (16 digits, failing Luhn) written as
+    13 digits that pass it. The nearer naming wins: after "order number" a run is no card, Luhn-valid or
+    card-long after a card cue; a card spoken of after it is a card again."""
+    assert said_after("My order number is final 5.6 4.524 5.533 4.4.0.", "How can I help?") == []
+    assert said_after("My order number is 4374 0681 2415 8682.", "Is it about your card?") == []
+    assert said_after("The booking number is 4539 1488 0343 6467.", "") == []
+    assert said_after("My order number, no, the card number is 4539 1488 0343 6467.", "") == ["credit_card"]
+    assert said_after("It's 4539 1488 0343 6467.", "And your order number?") == []
+    assert said_after("It's 4539 1488 0343 6467.", "Your order number? And the card?") == ["credit_card"]
+
+
+def test_double_heard_as_normal_inside_a_run() -> None:
+    """bench_redact, seeds 4-6, the Caribbean voice: "four five three nine, one four double eight, …"
+    written "4539 14 normal 8 …"; "normal" is "double" only with a number right before and a digit after."""
+    assert said_after("It's 4539 14 normal 8 0343 6467.", "Can I take the card number?") == ["credit_card"]
+    assert said_after("It's 4539 14 normal 8 0343 6467.", "", frozenset({"credit_card"})) == ["credit_card"]
+    assert said_after("That's normal 5 times a day.", "Can I take the card number?") == []
 
 
 def test_an_address_the_decoder_wrote_in_glued_words() -> None:
