@@ -166,9 +166,7 @@ class Worker:
             return
         finally:
             redacted.unlink(missing_ok=True)
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+            await stop_task(ticker)
         has_callback = job.request.single_callback
         if not await self._retrying(self.store.complete, job.id, result, has_callback=has_callback):
             # the job is gone (deleted by its owner: the redacted copy saved meanwhile goes too), or another
@@ -273,6 +271,15 @@ class Worker:
             if not still_running:
                 bridge.canceled.set()
                 return
+
+
+async def stop_task(task: asyncio.Task[Any]) -> None:
+    """Cancel a helper task and wait until it has stopped, without swallowing a cancellation of the task
+    that waits: `with suppress(CancelledError): await task` would swallow both, and a worker cancelled at
+    shutdown while its job's progress ticker stopped went on claiming jobs, its cleanup waiting forever
+    (a CI run's 180 s teardown)."""
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def run_janitor(config: Config, store: Store, uploads: Uploads, interval_s: float) -> None:
