@@ -42,6 +42,7 @@ from diarize_scoring import equal_error_rate, score  # noqa: E402
 from diarize_silhouette import silhouette_labels  # noqa: E402
 
 from speechsvc.diarize import SpeakerCount, load_encoder  # noqa: E402
+from speechsvc.diarize.clustering import DISTINCT_DISTANCE  # noqa: E402
 from speechsvc.diarize.encoder import WINDOW_FRAMES, VoiceEncoder, normalize_volume  # noqa: E402
 from speechsvc.diarize.speakers import (  # noqa: E402
     MIN_SILENCE_MS,
@@ -225,7 +226,8 @@ def print_count_rules(
     """The service's count rule against round 2's (diarize_silhouette.py) and the eigengap rule
     (diarize_eigengap.py), with and without pauses together."""
     print("Count rules compared on the same calls (count estimated; exact count / right speaker's share):\n")
-    print("| speakers | calls | chunks, 0.27 cut (service) | windows, silhouette + 0.22 (round 2) "
+    print(f"| speakers | calls | chunks, {DISTINCT_DISTANCE:.2f} cut (service) | windows, silhouette + 0.22 (round 2, "
+          "tuned for GE2E) "
           "| eigengap (NME-SC) |")  # fmt: skip
     print("|---|---|---|---|---|")
     for n, other in sorted(eigengap.items()):
