@@ -60,7 +60,8 @@ class CamPlusEncoder:
             for n in (0, 1)
         ]
         self.head_out = _folded(weights, f"{head}.conv2.weight", f"{head}.bn2")
-        self.tdnn = _folded(weights, "xvector.tdnn.linear.weight", "xvector.tdnn.nonlinear.batchnorm")
+        tdnn, tdnn_bias = _folded(weights, "xvector.tdnn.linear.weight", "xvector.tdnn.nonlinear.batchnorm")
+        self.tdnn = (_taps(tdnn), tdnn_bias)
         self.blocks = []
         for number, (layers, dilation) in enumerate(BLOCKS, 1):
             dense = []
@@ -253,10 +254,8 @@ def _conv2d(x: Floats, kernel: Floats, bias: Floats, stride: int = 1) -> Floats:
 
 def _conv1d(x: Floats, kernel: Floats, bias: Floats | None, stride: int = 1, dilation: int = 1) -> Floats:
     """A 1-D convolution over time, 'same' padding, of x (channels, batch, time); `kernel` as (out, taps *
-    channels) (_taps) or (out, channels, taps)."""
+    channels) (_taps)."""
     channels, steps = x.shape[0], x.shape[-1]
-    if kernel.ndim == 3:
-        kernel = _taps(kernel)
     taps = kernel.shape[1] // channels
     pad = (taps - 1) // 2 * dilation
     padded = np.pad(x, ((0, 0), (0, 0), (pad, pad)))

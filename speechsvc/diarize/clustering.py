@@ -39,10 +39,10 @@ import numpy.typing as npt
 # Round 5: the speaker model became CAM++ (campplus.py), whose cosine distances run larger than GE2E's. The
 # two distances were chosen again on the tuning part only, the other values kept: cuts 0.3-0.7 against far
 # distances 0.4-0.8 tried (each window embedded alone); 0.60-0.65 with 0.50-0.60 is a plateau (exact 2 / 3
-# / 4 speakers 79-82 / 62-66 / 42-44 %, right share 0.856-0.864 estimated), and 0.60 / 0.55 is its middle
-# (with the shared front end, as shipped: Tuning part, against GE2E's round 4: exact
-# 82 / 66 / 43 % against 73 / 51 / 42 %, right share 0.864 / 0.884 against 0.855 / 0.863 (estimated /
-# given)). The one-speaker calls stay one (100 %).
+# / 4 speakers 79-82 / 62-66 / 42-44 %, right share 0.856-0.864 estimated), and 0.60 / 0.55 is its middle.
+# With the shared front end, as shipped, against GE2E's round 4 on the tuning part: exact 82 / 66 / 43 %
+# against 73 / 51 / 42 %, right share 0.864 / 0.884 against 0.855 / 0.863 (estimated / given). The
+# one-speaker calls stay one (100 %).
 DISTINCT_DISTANCE = 0.60
 FAR_DISTANCE = 0.55
 MIN_SPEAKER_S = 1.6

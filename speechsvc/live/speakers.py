@@ -1,6 +1,6 @@
 """Who speaks each utterance of a mono live stream (diarize=true): one CAM++ embedding per utterance (the
-mean of its 1.6 s windows, every 0.8 s; the file jobs' speaker model), matched online to the speakers heard so far by the cosine to
-each one's centroid; a new speaker opens where none is close enough. The file jobs cluster a whole channel
+mean of its 1.6 s windows, every 0.8 s; the file jobs' speaker model), matched online to the speakers heard
+so far by the cosine to each one's centroid; a new speaker opens where none is close enough. The file jobs cluster a whole channel
 at once (speechsvc.diarize); a stream cannot wait for its end, and utterances cut at pauses are mostly one
 speaker's turn.
 

@@ -6,8 +6,9 @@ or the SSA check, so the checked reading misses the number. Read within CUE_S af
 the right length (CUED_DIGITS: the ASR drops or adds a digit or two) is taken for the number all the same;
 without a cue, only the checked reading counts, so a 16-digit order number that fails Luhn survives `pci`
 where nobody spoke of a card. And a number the speaker has just called an order, reference, booking or
-ticket number is not a card, even where it happens to pass Luhn (one misheard digit string in ten does). The same for an e-mail address the decoder garbled ("mary dot john at" heard
-as "may be not done at company.com"): after an e-mail cue, the words before a domain are its local part."""
+ticket number is not a card, even where it happens to pass Luhn (one misheard digit string in ten does).
+The same for an e-mail address the decoder garbled ("mary dot john at" heard as "may be not done at
+company.com"): after an e-mail cue, the words before a domain are its local part."""
 
 from __future__ import annotations
 
