@@ -73,7 +73,8 @@ def _laid(
     of the word or of the finding at least (the readings' timings differ a little; none: the first
     reading has no words there, and there is nothing to replace). Where the first reading found
     something already, it stands: a digit the second reading dropped turns a phone number into an SSN
-    as often as it mends one. A span grows over the first reading's digit runs it touches (the readings
+    as often as it mends one (a person name does not: a misheard "double eight" the names model took
+    for one is still part of the number, and the two spans merge). A span grows over the first reading's digit runs it touches (the readings
     end a number at different words: no digit of it is left beside the marker), unless they hold more
     digits than its type can (MOST_DIGITS)."""
     runs = [
@@ -98,7 +99,7 @@ def _laid(
                 digits += count
         if digits > MOST_DIGITS.get(h.type, digits):
             continue  # the second reading dropped digits of a longer number (a 16-digit order number)
-        if not any(f.first <= high and f.last >= low for f in first):
+        if not any(f.first <= high and f.last >= low for f in first if f.type not in names.ENTITIES):
             out.append(Finding(h.type, low, high))
     return out
 

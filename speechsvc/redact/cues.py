@@ -22,11 +22,13 @@ CUES = {
     "credit_card": frozenset({"card", "visa", "mastercard", "amex", "debit", "credit"}),
     "ssn": frozenset({"social", "ssn"}),
     "email": frozenset({"email", "mail"}),
+    "phone_number": frozenset({"phone", "telephone", "mobile", "cell", "cellphone", "landline"}),
 }
 # two words in a row: "the long number" is what British call centres call the card number; "my order number
 # is …" names a number that is not a card (a "reference" cue: see named_otherwise)
 CUE_PHRASES = {
     "credit_card": (("long", "number"),),
+    "phone_number": (("call", "you"), ("reach", "you"), ("call", "back")),  # "a number to call you back?"
     "reference": tuple(
         (word, "number")
         for word in ("order", "reference", "confirmation", "tracking", "invoice", "booking", "ticket", "case")
@@ -34,7 +36,9 @@ CUE_PHRASES = {
 }
 # after a social cue, 6-15: an SSN read in pairs is often heard as more digits ("seventy seven" as "7, 10, 7")
 # or fewer ("two, eighteen, thirteen" as "to 1813"); the answer to "your social?" is the SSN either way
-CUED_DIGITS = {"credit_card": (12, 20), "ssn": (6, 15)}
+# after a phone cue, 7-15 (E.164's longest): a number read in three groups is often heard with a digit more
+# or less, and then passes the SSN check or fails the phone one
+CUED_DIGITS = {"credit_card": (12, 20), "ssn": (6, 15), "phone_number": (7, 15)}
 
 
 @dataclass(frozen=True)
@@ -66,12 +70,17 @@ def cued(cues: Sequence[Cue], kind: str, start_s: float) -> bool:
     return any(cue.type == kind and 0.0 <= start_s - cue.at_s <= CUE_S for cue in cues)
 
 
+def last_cue(cues: Sequence[Cue], start_s: float) -> str | None:
+    """The type of the last cue within CUE_S before `start_s` (None without one)."""
+    before = [cue for cue in cues if 0.0 <= start_s - cue.at_s <= CUE_S]
+    return max(before, key=lambda cue: cue.at_s).type if before else None
+
+
 def named_otherwise(cues: Sequence[Cue], start_s: float) -> bool:
     """Whether the last cue within CUE_S before `start_s` names the number as an order, reference, ticket
     or the like, not a card ("Is it about your card?" … "My order number is …"): the nearer naming wins.
     A card said after it ("the order number on my card") is a card cue again."""
-    before = [cue for cue in cues if 0.0 <= start_s - cue.at_s <= CUE_S]
-    return bool(before) and max(before, key=lambda cue: cue.at_s).type == "reference"
+    return last_cue(cues, start_s) == "reference"
 
 
 def cued_length(kind: str, digits: int) -> bool:

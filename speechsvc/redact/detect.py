@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import phonenumbers
 
 from speechsvc.redact import names, spoken
-from speechsvc.redact.cues import Cue, cued, cued_length, named_otherwise
+from speechsvc.redact.cues import Cue, cued, cued_length, last_cue, named_otherwise
 from speechsvc.redact.spoken import Group, Token
 
 CARD_DIGITS = (13, 19)  # ISO/IEC 7812 primary account numbers
@@ -41,6 +41,7 @@ EMAIL_JOINERS = {"dot": ".", "underscore": "_", "dash": "-", "hyphen": "-", "per
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 _IBAN_START = re.compile(r"[a-z]{2}\d{2}")
 IBAN_LENGTH = (15, 34)
+BRIDGED_WORDS = 2  # words a misheard digit pair became between two runs of one cued number (_bridged)
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,14 @@ def find(toks: Sequence[Token], entities: frozenset[str], cues: Sequence[Cue] = 
     groups = spoken.number_groups(toks)
     found: list[Finding] = []
     cards: list[Finding] = []
-    for cluster in spoken.clusters(groups, toks):
+    runs = spoken.clusters(groups, toks)
+    taken = []
+    for cluster in runs:
+        before = len(found) + len(cards)
         found += _digits_in(cluster, entities, cards, cues)
+        taken.append(len(found) + len(cards) > before)
+    for finding in _bridged(runs, taken, groups, entities, cues):
+        (cards if finding.type == "credit_card" else found).append(finding)
     if "credit_card" in entities and cards:
         found += _card_extras(groups, toks, cards, found)
     found += cards
@@ -115,9 +122,9 @@ def _digits_in(
     cluster: list[Group], entities: frozenset[str], cards: list[Finding], cues: Sequence[Cue] = ()
 ) -> list[Finding]:
     """A cluster that is one number: a card (also as its longest valid prefix or suffix at a group
-    boundary, the rest tried again), else an SSN, else a phone number; else, after its cue, a run about
-    as long as a card or an SSN. Never a card where the speaker has just named it an order number or the
-    like (cues.named_otherwise)."""
+    boundary, the rest tried again), else, right after a phone cue, a phone number about as long as one,
+    else an SSN, else a phone number; else, after its cue, a run about as long as a card or an SSN. Never
+    a card where the speaker has just named it an order number or the like (cues.named_otherwise)."""
     digits = "".join(g.digits for g in cluster)
     if cluster and named_otherwise(cues, cluster[0].start):
         entities = entities - {"credit_card"}
@@ -133,6 +140,12 @@ def _digits_in(
                     if CARD_DIGITS[0] <= len(number) <= CARD_DIGITS[1] and luhn_valid(number):
                         cards.append(Finding("credit_card", part[0].first, part[-1].last))
                         return _digits_in(rest, entities, cards, cues)
+    if (
+        "phone_number" in entities
+        and cued_length("phone_number", len(digits))
+        and last_cue(cues, cluster[0].start) == "phone_number"
+    ):  # asked for a number to call back: a phone number, even one heard a digit short that passes the SSN check
+        return [Finding("phone_number", cluster[0].first, cluster[-1].last)]
     if "ssn" in entities and ssn_valid(digits):
         return [Finding("ssn", cluster[0].first, cluster[-1].last)]
     ssn_cued = "ssn" in entities and cued_length("ssn", len(digits)) and cued(cues, "ssn", cluster[0].start)
@@ -146,6 +159,37 @@ def _digits_in(
                 return []
             return [finding]
     return []
+
+
+def _bridged(
+    runs: list[list[Group]],
+    taken: list[bool],
+    groups: list[Group],
+    entities: frozenset[str],
+    cues: Sequence[Cue],
+) -> list[Finding]:
+    """After its cue, a card or an SSN the decoder wrote as two runs with a word or two between them that
+    are no number: those words stand for digits it misheard ("five nine seven, double eight, seven oh one
+    five" written "5-9-7, don't late, 7-01-5"), so the runs and the words between are one number when, a
+    digit counted for each word, they are about as long as one (cues.CUED_DIGITS). Neither run may be a
+    finding already, and no other number may lie between them."""
+    found: list[Finding] = []
+    for n in range(1, len(runs)):
+        before, after = runs[n - 1], runs[n]
+        words = after[0].first - before[-1].last - 1
+        if taken[n - 1] or taken[n] or not 0 < words <= BRIDGED_WORDS:
+            continue
+        if after[0].start - before[-1].end > spoken.MAX_JOIN_GAP_S or named_otherwise(cues, before[0].start):
+            continue
+        if any(before[-1].last < group.first and group.last < after[0].first for group in groups):
+            continue  # an amount or a measure between them
+        digits = sum(len(group.digits) for group in before + after) + words
+        for kind in ("credit_card", "ssn"):
+            if kind in entities and cued(cues, kind, before[0].start) and cued_length(kind, digits):
+                found.append(Finding(kind, before[0].first, after[-1].last))
+                taken[n] = True
+                break
+    return found
 
 
 def _cuts(cluster: list[Group]) -> list[int]:

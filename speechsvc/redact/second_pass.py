@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from speechsvc.redact import names
 from speechsvc.redact.cues import CUE_S, cues_in
 from speechsvc.redact.detect import find
 from speechsvc.redact.reading import Reading
@@ -32,6 +33,9 @@ MIN_RUN_DIGITS = 7
 ANSWER_GAP_S = 2.0  # after a cue: the words of each channel apart by less than this are one answer
 # what a party says before reading a number out (the cues of speechsvc.redact.cues, and a phone)
 LISTEN_CUES = frozenset({"phone", "number", "mobile", "cell"})
+# The second listen decodes greedily without the temperature fallback, so nothing rejects a looping decode
+# there; a reading that compresses more than this is dropped (_loops: faster-whisper's default threshold).
+LOOP_COMPRESSION_RATIO = 2.4
 
 Words = list[tuple[float, float, str]]  # (start, end, text), seconds on the call's timeline
 Samples = npt.NDArray[np.float32]
@@ -139,6 +143,17 @@ def shifted(words: Words, start_s: float) -> Words:
     return [(round(float(a) + start_s, 3), round(float(b) + start_s, 3), text) for a, b, text in words]
 
 
+def _loops(words: Words) -> bool:
+    """Whether a clip's reading is a loop ("5 to 0 to 5 to 0 to …", seen on an order number read again):
+    its text compresses as faster-whisper's temperature fallback would have rejected it
+    (LOOP_COMPRESSION_RATIO, the library's `compression_ratio_threshold`). Such a reading holds digits
+    enough for a card by chance, so it is no reading."""
+    from faster_whisper.transcribe import get_compression_ratio
+
+    text = "".join(text for _, _, text in words).strip()
+    return bool(text) and get_compression_ratio(text) > LOOP_COMPRESSION_RATIO
+
+
 def listen_again(
     reading: Reading,
     channels: Sequence[Samples],
@@ -156,6 +171,7 @@ def listen_again(
         for channel, (toks, found) in enumerate(zip(heard, reading.found, strict=True))
         if toks
         for f in found
+        if f.type not in names.ENTITIES  # a misheard digit word taken for a name says nothing of the number
     ]
     duration_s = max(len(c) for c in channels) / SAMPLE_RATE_HZ
     found = stretches(heard, duration_s, first)
@@ -164,6 +180,8 @@ def listen_again(
     out: list[Heard] = []
     entities = reading.redaction.entities
     for stretch, again in zip(found, redecode(clips(channels, found)), strict=True):
+        if _loops(again):
+            continue
         timed = shifted(again, stretch.start_s)
         for f in find(tokens(timed), entities, reading.cues):
             out.append(Heard(f.type, stretch.channel, timed[f.first][0], timed[f.last][1]))

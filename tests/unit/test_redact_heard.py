@@ -159,3 +159,37 @@ def test_the_long_number_is_a_card_cue() -> None:
     heard = "It's in 5 0 6 9 2 0 5 | 7 5 5 9 4 7 0 6"  # a 9 dropped: 15 digits, Luhn fails
     assert [f[0] for f in found(heard, "The long number please.")] == ["credit_card"]
     assert found(heard, "The number please.") == [] and found(heard, "How long is it?") == []
+
+
+def test_a_misheard_pair_between_two_runs_after_the_cue() -> None:
+    """bench_redact, seed 9: "five nine seven, double eight, seven oh one five" written "5-9-7, don't late,
+    7-01-5" (both readings): after the social question the words between the runs stand for the digits
+    misheard, so the runs and the words are one SSN. Without the cue, with more words between, or with an
+    amount between, they stay apart."""
+    heard = "It's 5-9-7, don't late, 7-01-5."
+    assert found(heard, "And your social security number?") == [("ssn", "5-9-7, don't late, 7-01-5.")]
+    assert found(heard) == []
+    assert found("It's 5-9-7, I think it is 7-01-5.", "And your social security number?") == []
+    assert found("It's 597, 45 dollars, 7015.", "And your social security number?") == []
+    assert found("I have 2 kids and 3 cats.", "And your social security number?") == []
+    card = "It's 4539 1488 high and 3436 4678."  # a group of the card lost to the words between
+    assert [f[0] for f in found(card, "Can I take the card number?")] == ["credit_card"]
+    assert found("My card ending 4321 expired in 2023.", "Is it about your card?") == []
+
+
+@pytest.mark.parametrize(
+    "heard",
+    [
+        "Sure, 415-293-694.",  # "four one five, two nine three, six nine four three" a digit short: SSN-valid
+        "2, 6, 1, 7, 2, 4, 8, 9, 0, 3, 8",  # "sure" heard as a digit: 11 digits that are no valid number
+        "It's 212 453 1901.",  # a valid one stays a phone number
+    ],
+)
+def test_after_a_phone_cue_a_number_about_as_long_is_a_phone_number(heard: str) -> None:
+    """bench_redact, seeds 10-13: the customer's answer to "A number to call you back?" written as an SSN or
+    as no valid number. After a phone cue (the last cue before it), 7-15 digits are a phone number; a card
+    is still a card, and a card or social question nearer to the number wins."""
+    assert [f[0] for f in found(heard, "A number to call you back?")] == ["phone_number"]
+    assert said_after(heard, "Can I have your mobile? And your social security number?") != ["phone_number"]
+    assert said_after("It's 4539 1488 0343 6467.", "A number to call you back?") == ["credit_card"]
+    assert found("I was charged 45 dollars on the 3rd of May.", "A number to call you back?") == []

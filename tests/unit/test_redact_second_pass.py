@@ -3,12 +3,14 @@ words are timed back on the call, and how what they hold is laid on the first re
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 
 from speechsvc.redact import Redaction
 from speechsvc.redact.apply import redact_result
+from speechsvc.redact.detect import Finding
 from speechsvc.redact.reading import read
 from speechsvc.redact.second_pass import (
     PAD_AFTER_S,
@@ -121,3 +123,48 @@ def test_a_second_reading_that_dropped_digits_of_a_longer_number_does_not_stand(
     reading = read(result, Redaction(("pii",)))
     marked = redact_result(result, reading, [Heard("phone_number", 0, 4.2, 4.9)])["redactions"]
     assert [r["type"] for r in marked] == ["phone_number"]
+
+
+def test_a_second_reading_that_loops_is_no_reading() -> None:
+    """bench_redact, seed 18: an order number read again came back as "5 to 0 to 5 to 0 …" (no fallback
+    rejects a loop there), whose digits held a Luhn-valid card by chance. A reading that compresses as a
+    loop is dropped; the same digits read once still count."""
+    agent = timed(0.0, "Can I take the card number?")
+    customer = timed(3.0, "It's 4539, 1488. Thanks.")  # too few digits for the first reading
+    result = {"duration_s": 12.0, "channels": [_doc(0, "agent", agent), _doc(1, "customer", customer)],
+              "timeline": [], "text": "", "stats": {}}  # fmt: skip
+    channels = [np.zeros(12 * SAMPLE_RATE_HZ, np.float32)] * 2
+    reading = read(result, Redaction(("pci",)))
+    loop = " ".join(["5 to 0 to"] * 8)  # "to" is a 2 inside a run: 32 digits, cards inside by chance
+
+    def looping(clips: list[np.ndarray]) -> list[Words]:
+        return [timed(0.5, f"It's {loop}", 0.1) for _ in clips]
+
+    def once(clips: list[np.ndarray]) -> list[Words]:
+        return [timed(0.5, "It's 4539 1488 0343 6467.") for _ in clips]
+
+    assert listen_again(reading, channels, looping) == []
+    assert [h.type for h in listen_again(reading, channels, once)] == ["credit_card"]
+
+
+def test_a_person_name_the_first_reading_found_does_not_keep_the_second_listen_away() -> None:
+    """bench_redact, seed 28: a card read with "double eight", "double six" written as words the names
+    model took for person names ("fine, [PERSON_NAME], 1, 4, 7, [PERSON_NAME], …"). Those findings say
+    nothing of the number: the answer is still listened to again, and the card's span takes the names in."""
+    agent = timed(0.0, "Can I take the card number?")
+    customer = timed(3.0, "Yes, it's fine, Dublet, 1, 4, 7, Dublin. Thanks.")
+    result = {"duration_s": 12.0, "channels": [_doc(0, "agent", agent), _doc(1, "customer", customer)],
+              "timeline": [], "text": "", "stats": {}}  # fmt: skip
+    channels = [np.zeros(12 * SAMPLE_RATE_HZ, np.float32)] * 2
+    plain = read(result, Redaction(("pii",)))
+    named = dataclasses.replace(plain, found=[[], [*plain.found[1], Finding("person_name", 3, 3)]])
+
+    def again(clips: list[np.ndarray]) -> list[Words]:
+        return [timed(0.5, "Yes, it's 5881 0476 6883 1161.", 0.6) for _ in clips]
+
+    heard = listen_again(named, channels, again)
+    assert [h.type for h in heard] == ["credit_card"]
+    marked = redact_result(result, named, heard)
+    assert [r["type"] for r in marked["redactions"]] == ["credit_card"]
+    text = marked["channels"][1]["segments"][0]["text"]
+    assert "[CREDIT_CARD]" in text and "Dubl" not in text and not any(ch.isdigit() for ch in text), text
