@@ -121,8 +121,10 @@ def find(toks: Sequence[Token], entities: frozenset[str], cues: Sequence[Cue] = 
 def _digits_in(
     cluster: list[Group], entities: frozenset[str], cards: list[Finding], cues: Sequence[Cue] = ()
 ) -> list[Finding]:
-    """A cluster that is one number: a card (also as its longest valid prefix or suffix at a group
-    boundary, the rest tried again), else, right after a phone cue, a phone number about as long as one,
+    """A cluster that is one number: a card (also, after a card cue, as its longest valid prefix or
+    suffix at a group boundary, the rest tried again: a card and its expiry read in one go; without one, a
+    run too long for a card is not searched for a valid piece, as one piece in ten passes Luhn by chance
+    and a run read digit by digit has a dozen), else, right after a phone cue, a phone number about as long as one,
     else an SSN, else a phone number; else, after its cue, a run about as long as a card or an SSN. Never
     a card where the speaker has just named it an order number or the like (cues.named_otherwise)."""
     digits = "".join(g.digits for g in cluster)
@@ -132,7 +134,7 @@ def _digits_in(
         if CARD_DIGITS[0] <= len(digits) <= CARD_DIGITS[1] and luhn_valid(digits):
             cards.append(Finding("credit_card", cluster[0].first, cluster[-1].last))
             return []
-        if len(digits) > CARD_DIGITS[1]:
+        if len(digits) > CARD_DIGITS[1] and cued(cues, "credit_card", cluster[0].start):
             for cut in _cuts(cluster):
                 head, tail = cluster[:cut], cluster[cut:]
                 for part, rest in ((head, tail), (tail, head)):

@@ -193,3 +193,14 @@ def test_after_a_phone_cue_a_number_about_as_long_is_a_phone_number(heard: str) 
     assert said_after(heard, "Can I have your mobile? And your social security number?") != ["phone_number"]
     assert said_after("It's 4539 1488 0343 6467.", "A number to call you back?") == ["credit_card"]
     assert found("I was charged 45 dollars on the 3rd of May.", "A number to call you back?") == []
+
+
+def test_a_run_too_long_for_a_card_is_searched_for_one_only_after_a_card_cue() -> None:
+    """bench_redact, seed 31: an order number read again digit by digit, with a loop of eights at its end
+    (20 digits), held a Luhn-valid piece at one of its many group boundaries. Without a card cue such a run
+    is no card; after one, a card and its expiry read in one go are still cut apart."""
+    heard = "It's 5, 4, 3, 1, 7, 9, 7, 5, 2, 1, 9, 4, 2, 1, 8, 8, 8, 8, 8, 8."
+    assert found(heard, "How can I help?") == []
+    assert "credit_card" in [f[0] for f in found(heard, "Can I take the card number?")]
+    in_one_go = "It's 4539 1488 0343 6467 12 27."
+    assert "credit_card" in [f[0] for f in found(in_one_go, "The card number and its expiry, please?")]
