@@ -25,7 +25,7 @@ CUES = {
     "phone_number": frozenset({"phone", "telephone", "mobile", "cell", "cellphone", "landline"}),
 }
 # two words in a row: "the long number" is what British call centres call the card number; "my order number
-# is …" names a number that is not a card (a "reference" cue: see named_otherwise)
+# is …" names a number that is not a card, an SSN or a phone number (a "reference" cue: see named_otherwise)
 CUE_PHRASES = {
     "credit_card": (("long", "number"),),
     "phone_number": (("call", "you"), ("reach", "you"), ("call", "back")),  # "a number to call you back?"
@@ -78,8 +78,8 @@ def last_cue(cues: Sequence[Cue], start_s: float) -> str | None:
 
 def named_otherwise(cues: Sequence[Cue], start_s: float) -> bool:
     """Whether the last cue within CUE_S before `start_s` names the number as an order, reference, ticket
-    or the like, not a card ("Is it about your card?" … "My order number is …"): the nearer naming wins.
-    A card said after it ("the order number on my card") is a card cue again."""
+    or the like, not a card, an SSN or a phone number ("Is it about your card?" … "My order number is …"):
+    the nearer naming wins. A card said after it ("the order number on my card") is a card cue again."""
     return last_cue(cues, start_s) == "reference"
 
 

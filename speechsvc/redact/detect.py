@@ -41,6 +41,7 @@ EMAIL_JOINERS = {"dot": ".", "underscore": "_", "dash": "-", "hyphen": "-", "per
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 _IBAN_START = re.compile(r"[a-z]{2}\d{2}")
 IBAN_LENGTH = (15, 34)
+NAMED_AWAY = frozenset({"credit_card", "ssn", "phone_number"})  # what a number named an order number is not
 BRIDGED_WORDS = 2  # words a misheard digit pair became between two runs of one cued number (_bridged)
 
 
@@ -122,14 +123,15 @@ def _digits_in(
     cluster: list[Group], entities: frozenset[str], cards: list[Finding], cues: Sequence[Cue] = ()
 ) -> list[Finding]:
     """A cluster that is one number: a card (also, after a card cue, as its longest valid prefix or
-    suffix at a group boundary, the rest tried again: a card and its expiry read in one go; without one, a
-    run too long for a card is not searched for a valid piece, as one piece in ten passes Luhn by chance
-    and a run read digit by digit has a dozen), else, right after a phone cue, a phone number about as long as one,
-    else an SSN, else a phone number; else, after its cue, a run about as long as a card or an SSN. Never
-    a card where the speaker has just named it an order number or the like (cues.named_otherwise)."""
+    suffix at a group boundary, the rest tried again: a card and its expiry read in one go; without one,
+    a run too long for a card is not searched for a valid piece, as one piece in ten passes Luhn by
+    chance and a run read digit by digit has a dozen), else, right after a phone cue, a phone number
+    about as long as one, else an SSN, else a phone number; else, after its cue, a run about as long as a
+    card or an SSN. None of these where the speaker has just named it an order number or the like
+    (cues.named_otherwise): a misheard order number passes one of the checks as often as a card does."""
     digits = "".join(g.digits for g in cluster)
     if cluster and named_otherwise(cues, cluster[0].start):
-        entities = entities - {"credit_card"}
+        entities = entities - NAMED_AWAY
     if "credit_card" in entities:
         if CARD_DIGITS[0] <= len(digits) <= CARD_DIGITS[1] and luhn_valid(digits):
             cards.append(Finding("credit_card", cluster[0].first, cluster[-1].last))

@@ -126,6 +126,11 @@ def test_a_number_named_an_order_number_is_not_a_card() -> None:
     assert said_after("My order number, no, the card number is 4539 1488 0343 6467.", "") == ["credit_card"]
     assert said_after("It's 4539 1488 0343 6467.", "And your order number?") == []
     assert said_after("It's 4539 1488 0343 6467.", "Your order number? And the card?") == ["credit_card"]
+    # bench_redact, seed 38: an order number read again as "36 9 101 4 5 6 double to 48 6" passed the SSN
+    # check; a number named an order number is no SSN or phone number either
+    assert said_after("My order number is 143 07 0677.", "") == []
+    assert said_after("My order number is 415 802 1208.", "") == []
+    assert said_after("It's 143 07 0677.", "Your order number? And your social?") == ["ssn"]
 
 
 def test_double_heard_as_normal_inside_a_run() -> None:
