@@ -95,7 +95,8 @@ def test_the_calls_of_every_active_channel_go_in_one_batch(
 
     results = in_threads(lambda: generate(batcher, "a", 1), late("b", 2), late("c", 3))
     assert results == [("result", 1, 5), ("result", 2, 5), ("result", 3, 5)]
-    assert fake.batches == [("generate", [1, 2, 3])]  # the runner waited for b and c (lockstep)
+    # the runner waited for b and c (lockstep); b and c arrive in either order (a loaded machine)
+    assert [(name, sorted(tokens)) for name, tokens in fake.batches] == [("generate", [1, 2, 3])]
     assert batcher.mixed_batches == 1
     batcher.close()
 
@@ -157,7 +158,7 @@ def test_encode_and_align_are_batched_per_item(fake: FakeWhisper, monkeypatch: p
         return batcher.call(f"{job}/0", job, "encode", (2, 2), np.full((2, 2), value, dtype=np.float32))
 
     first, second = in_threads(lambda: encode("a", 1.0), lambda: encode("b", 3.0))
-    assert fake.batches == [("encode", [1.0, 3.0])]
+    assert [(name, sorted(items)) for name, items in fake.batches] == [("encode", [1.0, 3.0])]  # either order
     assert float(first.array[0, 0]) == 2.0 and float(second.array[0, 0]) == 6.0  # each its own row
 
     def align(job: str, texts: list[list[int]]) -> Any:
