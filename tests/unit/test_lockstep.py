@@ -125,7 +125,7 @@ def test_only_like_calls_share_a_batch_and_jobs_take_turns(fake: FakeWhisper) ->
     threads = [threading.Thread(target=call) for call in calls]
     for thread in threads:
         thread.start()
-        time.sleep(0.02)  # queued in this order
+        time.sleep(0.05)  # queued in this order (with room for a busy machine)
     fake.release.set()
     for thread in [blocker, *threads]:
         thread.join(TIMEOUT_S)
@@ -166,7 +166,8 @@ def test_encode_and_align_are_batched_per_item(fake: FakeWhisper, monkeypatch: p
 
     one, two = in_threads(lambda: align("a", [[10]]), lambda: align("b", [[20], [30]]))
     assert one == [("aligned", 10, 100)] and two == [("aligned", 20, 100), ("aligned", 30, 100)]
-    assert fake.batches[-1] == ("align", [10, 20, 30])
+    name, texts = fake.batches[-1]
+    assert name == "align" and sorted(texts) == [10, 20, 30]  # a's and b's texts in one batch, either order
     batcher.close()
 
 
