@@ -15,7 +15,7 @@ from speechsvc.redact import MARKERS, MASK, Redaction, names
 from speechsvc.redact.cues import CUED_DIGITS
 from speechsvc.redact.detect import Finding
 from speechsvc.redact.reading import Located, Reading
-from speechsvc.redact.second_pass import Heard
+from speechsvc.redact.second_pass import Heard, stands
 from speechsvc.redact.spoken import Token, clusters, number_groups
 from speechsvc.results.canonical import Result, merge_timeline, timeline_text
 
@@ -72,11 +72,11 @@ def _laid(
     """Each finding of the second listen as the first reading's words it overlaps in time, each by half
     of the word or of the finding at least (the readings' timings differ a little; none: the first
     reading has no words there, and there is nothing to replace). Where the first reading found
-    something already, it stands: a digit the second reading dropped turns a phone number into an SSN
-    as often as it mends one (a person name does not: a misheard "double eight" the names model took
-    for one is still part of the number, and the two spans merge). A span grows over the first reading's digit runs it touches (the readings
-    end a number at different words: no digit of it is left beside the marker), unless they hold more
-    digits than its type can (MOST_DIGITS)."""
+    something already, it stands (second_pass.stands: not a person name; the two spans then merge): a
+    digit the second reading dropped turns a phone number into an SSN as often as it mends one. A span
+    grows over the first reading's digit runs it touches (the readings end a number at different words:
+    no digit of it is left beside the marker), unless they hold more digits than its type can
+    (MOST_DIGITS)."""
     runs = [
         (run[0].first, run[-1].last, sum(len(g.digits) for g in run))
         for run in clusters(number_groups(toks), toks)
@@ -99,7 +99,7 @@ def _laid(
                 digits += count
         if digits > MOST_DIGITS.get(h.type, digits):
             continue  # the second reading dropped digits of a longer number (a 16-digit order number)
-        if not any(f.first <= high and f.last >= low for f in first if f.type not in names.ENTITIES):
+        if not any(f.first <= high and f.last >= low for f in first if stands(f)):
             out.append(Finding(h.type, low, high))
     return out
 

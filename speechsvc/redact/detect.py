@@ -144,11 +144,9 @@ def _digits_in(
                     if CARD_DIGITS[0] <= len(number) <= CARD_DIGITS[1] and luhn_valid(number):
                         cards.append(Finding("credit_card", part[0].first, part[-1].last))
                         return _digits_in(rest, entities, cards, cues)
-    if (
-        "phone_number" in entities
-        and cued_length("phone_number", len(digits))
-        and last_cue(cues, cluster[0].start) == "phone_number"
-    ):  # asked for a number to call back: a phone number, even one heard a digit short that passes the SSN check
+    phone_asked = last_cue(cues, cluster[0].start) == "phone_number"  # "a number to call you back?"
+    if "phone_number" in entities and phone_asked and cued_length("phone_number", len(digits)):
+        # a phone number, even one heard a digit short that passes the SSN check
         return [Finding("phone_number", cluster[0].first, cluster[-1].last)]
     if "ssn" in entities and ssn_valid(digits):
         return [Finding("ssn", cluster[0].first, cluster[-1].last)]

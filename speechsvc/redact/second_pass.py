@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from speechsvc.redact import names
 from speechsvc.redact.cues import CUE_S, cues_in
-from speechsvc.redact.detect import find
+from speechsvc.redact.detect import Finding, find
 from speechsvc.redact.reading import Reading
 from speechsvc.redact.spoken import Token, clusters, number_groups, tokens
 
@@ -31,8 +31,9 @@ PAD_AFTER_S = 1.5  # and goes on after the run: the last digits may be missing f
 # not a phone number (10), an SSN (9) or a card (13-19) with a digit or two misheard
 MIN_RUN_DIGITS = 7
 ANSWER_GAP_S = 2.0  # after a cue: the words of each channel apart by less than this are one answer
-# what a party says before reading a number out (the cues of speechsvc.redact.cues, and a phone)
-LISTEN_CUES = frozenset({"phone", "number", "mobile", "cell"})
+# what a party says before reading a number out: the cues of speechsvc.redact.cues (a phone among them),
+# and "number" itself
+LISTEN_CUES = frozenset({"number"})
 # The second listen decodes greedily without the temperature fallback, so nothing rejects a looping decode
 # there; a reading that compresses more than this is dropped (_loops: faster-whisper's default threshold).
 LOOP_COMPRESSION_RATIO = 2.4
@@ -143,6 +144,13 @@ def shifted(words: Words, start_s: float) -> Words:
     return [(round(float(a) + start_s, 3), round(float(b) + start_s, 3), text) for a, b, text in words]
 
 
+def stands(finding: Finding) -> bool:
+    """Whether a finding of the first reading keeps the second listen away from its words, and stands
+    against what the second listen finds there (speechsvc.redact.apply): every type but a person name (a
+    misheard "double eight" the names model took for one is still part of the number)."""
+    return finding.type not in names.ENTITIES
+
+
 def _loops(words: Words) -> bool:
     """Whether a clip's reading is a loop ("5 to 0 to 5 to 0 to …", seen on an order number read again):
     its text compresses as faster-whisper's temperature fallback would have rejected it
@@ -171,7 +179,7 @@ def listen_again(
         for channel, (toks, found) in enumerate(zip(heard, reading.found, strict=True))
         if toks
         for f in found
-        if f.type not in names.ENTITIES  # a misheard digit word taken for a name says nothing of the number
+        if stands(f)
     ]
     duration_s = max(len(c) for c in channels) / SAMPLE_RATE_HZ
     found = stretches(heard, duration_s, first)
