@@ -82,11 +82,16 @@ def person_spans(toks: Sequence[Token], recognize: Recognizer) -> list[tuple[int
         if label not in PERSON_LABELS and not (label in NAME_LIKE_LABELS and _introduced(text, begin, end)):
             continue
         touched = [n for n, at in enumerate(starts) if at < end and at + len(toks[n].raw) > begin]
-        # the decoder writes a name capitalised; a lowercase PERSON is the model reading a web address
-        # ("example.co.uk") or a common word as one
-        if any(toks[n].raw[:1].isupper() for n in touched):
+        if any(_name_like(toks[n].raw) for n in touched):
             out.append((touched[0], touched[-1]))
     return out
+
+
+def _name_like(word: str) -> bool:
+    """Whether a word can be a name as the decoder writes one: capitalised (a lowercase PERSON is the model
+    reading a web address, "example.co.uk", or a common word as one) and without a digit (an order number
+    read again, "58, 2666, O3, 71", gave the model "O3" for a person)."""
+    return word[:1].isupper() and not any(ch.isdigit() for ch in word)
 
 
 def _introduced(text: str, begin: int, end: int) -> bool:

@@ -72,6 +72,10 @@ def test_only_person_spans_count() -> None:
     # the decoder writes names capitalised: a lowercase PERSON is a web address or a word misread
     toks = tokens(timed(" See", " example.co.uk", " or", " call", " Wei."))
     assert names.person_spans(toks, fake_model(**{"example.co.uk": "PERSON", "Wei": "PERSON"})) == [(4, 4)]
+    # nor does a name hold a digit: en_core_web_sm marks "O3" of an order number read out as a PERSON
+    toks = tokens(timed(" My", " order", " number", " is", " 58,", " 2666,", " O3,", " 71."))
+    assert names.person_spans(toks, fake_model(O3="PERSON")) == []
+    assert names.person_spans(toks, fake_model(**{"O3,_71": "PERSON"})) == []
 
 
 def test_an_organisation_or_a_place_is_a_name_where_a_person_is_introduced() -> None:
