@@ -12,6 +12,7 @@ the result and does not reach into speechsvc.asr."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -37,6 +38,10 @@ LISTEN_CUES = frozenset({"number"})
 # The second listen decodes greedily without the temperature fallback, so nothing rejects a looping decode
 # there; a reading that compresses more than this is dropped (_loops: faster-whisper's default threshold).
 LOOP_COMPRESSION_RATIO = 2.4
+# A loop can be short enough to pass that check: the same number this many times in a row ("1, 1, 1, 1, 1,
+# 1, 1, 1, 1, 6, 4, …" for an order number's "five one double two, seven one …", seed 61) is one too; no
+# card, SSN or phone number is read that way ("double", "triple" at most).
+LOOP_REPEATS = 5
 
 Words = list[tuple[float, float, str]]  # (start, end, text), seconds on the call's timeline
 Samples = npt.NDArray[np.float32]
@@ -154,12 +159,25 @@ def stands(finding: Finding) -> bool:
 def _loops(words: Words) -> bool:
     """Whether a clip's reading is a loop ("5 to 0 to 5 to 0 to …", seen on an order number read again):
     its text compresses as faster-whisper's temperature fallback would have rejected it
-    (LOOP_COMPRESSION_RATIO, the library's `compression_ratio_threshold`). Such a reading holds digits
+    (LOOP_COMPRESSION_RATIO, the library's `compression_ratio_threshold`), or it repeats a number
+    LOOP_REPEATS times in a row. Such a reading holds digits
     enough for a card by chance, so it is no reading."""
     from faster_whisper.transcribe import get_compression_ratio
 
     text = "".join(text for _, _, text in words).strip()
-    return bool(text) and get_compression_ratio(text) > LOOP_COMPRESSION_RATIO
+    return bool(text) and (get_compression_ratio(text) > LOOP_COMPRESSION_RATIO or _repeats(words))
+
+
+def _repeats(words: Words) -> bool:
+    """Whether the reading holds the same number LOOP_REPEATS times in a row, nothing between them."""
+    run = 1
+    groups = number_groups(tokens(words))
+    for before, group in itertools.pairwise(groups):
+        same = group.digits == before.digits and group.first == before.last + 1
+        run = run + 1 if same else 1
+        if run >= LOOP_REPEATS:
+            return True
+    return False
 
 
 def listen_again(

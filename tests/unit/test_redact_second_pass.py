@@ -10,7 +10,7 @@ import numpy as np
 
 from speechsvc.redact import Redaction
 from speechsvc.redact.apply import redact_result
-from speechsvc.redact.detect import Finding
+from speechsvc.redact.detect import Finding, luhn_valid
 from speechsvc.redact.reading import read
 from speechsvc.redact.second_pass import (
     PAD_AFTER_S,
@@ -145,6 +145,30 @@ def test_a_second_reading_that_loops_is_no_reading() -> None:
 
     assert listen_again(reading, channels, looping) == []
     assert [h.type for h in listen_again(reading, channels, once)] == ["credit_card"]
+
+
+def test_a_second_reading_that_repeats_a_number_five_times_is_no_reading() -> None:
+    """bench_redact, seed 61: an order number ("five one double two, seven one six four, …", the first
+    reading "My old number is 512 716 4 …", so no naming cue) read again as "1, 1, 1, 1, 1, 1, 1, 1, 1, 6,
+    4, …": too varied to compress as a loop, and its 19 digits passed Luhn by chance. Five times the same
+    number in a row is a loop; four ("0, 0, 0, 0" of a phone number) is not."""
+    agent = timed(0.0, "How can I help?")
+    customer = timed(3.0, "My old number is 512 716 4 6 3 6 7 9 6 8 2.")
+    result = {"duration_s": 12.0, "channels": [_doc(0, "agent", agent), _doc(1, "customer", customer)],
+              "timeline": [], "text": "", "stats": {}}  # fmt: skip
+    channels = [np.zeros(12 * SAMPLE_RATE_HZ, np.float32)] * 2
+    reading = read(result, Redaction(("pii",)))
+    ones = "1, 1, 1, 1, 1, 1, 1, 1, 1, 6, 4, 6, 3, 6, 7, 9, 6, 8, 2."
+    assert luhn_valid("".join(c for c in ones if c.isdigit()))
+
+    def looping(clips: list[np.ndarray]) -> list[Words]:
+        return [timed(0.5, ones, 0.2) for _ in clips]
+
+    def phone(clips: list[np.ndarray]) -> list[Words]:
+        return [timed(0.5, "Call me on 4, 1, 5, 8, 8, 8, 0, 0, 0, 0.", 0.2) for _ in clips]
+
+    assert listen_again(reading, channels, looping) == []
+    assert [h.type for h in listen_again(reading, channels, phone)] == ["phone_number"]
 
 
 def test_a_person_name_the_first_reading_found_does_not_keep_the_second_listen_away() -> None:
