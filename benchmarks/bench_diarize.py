@@ -41,17 +41,23 @@ from diarize_eigengap import eigengap_speakers  # noqa: E402
 from diarize_scoring import equal_error_rate, score  # noqa: E402
 from diarize_silhouette import silhouette_labels  # noqa: E402
 
-from speechsvc.diarize import SpeakerCount, load_encoder  # noqa: E402
+from speechsvc.diarize import SpeakerCount, load_encoder, load_segmenter  # noqa: E402
+from speechsvc.diarize.campplus import CamPlusEncoder  # noqa: E402
 from speechsvc.diarize.clustering import DISTINCT_DISTANCE  # noqa: E402
 from speechsvc.diarize.encoder import WINDOW_FRAMES, VoiceEncoder, normalize_volume  # noqa: E402
+from speechsvc.diarize.segmentation import Segmenter, chunk_log_probs, read_chunks  # noqa: E402
 from speechsvc.diarize.speakers import (  # noqa: E402
     MIN_SILENCE_MS,
+    SEGMENT_STEP_S,
     SPEECH_THRESHOLD,
     SpeakerModel,
     SpeechEmbeddings,
     embed_speech,
     label_spans,
+    refined_spans,
     spans_of_labels,
+    speaker_spans,
+    window_labels,
 )
 from speechsvc.diarize.weights import GE2E, packaged_weights  # noqa: E402
 
@@ -77,7 +83,26 @@ def cached_embeddings(encoder: SpeakerModel, audio: np.ndarray) -> SpeechEmbeddi
 
 
 def spans_of(speech: SpeechEmbeddings | None, count: SpeakerCount) -> list:  # type: ignore[type-arg]
+    """The speaker model's spans alone (round 5: no segmentation model)."""
     return [] if speech is None else label_spans(speech, count)
+
+
+def service_spans(encoder: CamPlusEncoder, segmenter: Segmenter, audio: np.ndarray,
+                  speech: SpeechEmbeddings | None, count: SpeakerCount) -> list:  # type: ignore[type-arg]  # fmt: skip
+    """What the service finds: the spans with the segmentation model's turn edges (its log-probabilities
+    cached beside the embeddings)."""
+    if speech is None:
+        return []
+    key = hashlib.sha1(audio.tobytes() + f"segmentation-3.0,{SEGMENT_STEP_S}".encode()).hexdigest()[:16]
+    path = evalset.CACHE / "segmentation" / f"{key}.npy"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        log_probs = chunk_log_probs(segmenter, audio, SEGMENT_STEP_S)
+        assert log_probs is not None
+        np.save(path, log_probs)
+    segmentation = read_chunks(np.load(path), len(audio), SEGMENT_STEP_S)
+    labels = window_labels(speech, count)
+    return refined_spans(encoder, audio, speech, labels, spans_of_labels(speech, labels), segmentation)
 
 
 def print_evalset(part: str) -> None:
@@ -149,13 +174,14 @@ def _print_eer_rows(model: str, encoder: SpeakerModel, part: str) -> None:
         )
 
 
-def print_calls(encoder: SpeakerModel, part: str, length_s: float) -> None:
+def print_calls(encoder: CamPlusEncoder, segmenter: Segmenter, part: str, length_s: float) -> None:
     calls = evalset.report_calls(length_s) if part == "report" else evalset.tune_calls(length_s)
     results: dict[tuple[int, float], list[tuple[evalset.Call, dict[str, float], dict[str, float]]]] = (
         defaultdict(list)
     )
     eigengap: dict[int, list[dict[str, float]]] = defaultdict(list)  # the other count rules, same calls
     windows: dict[int, list[dict[str, float]]] = defaultdict(list)
+    alone: list[tuple[dict[str, float], dict[str, float]]] = []  # the speaker model's spans (round 5)
     embed_s = audio_s = 0.0
     for call in calls:
         started = time.perf_counter()
@@ -163,9 +189,16 @@ def print_calls(encoder: SpeakerModel, part: str, length_s: float) -> None:
         embed_s += time.perf_counter() - started
         audio_s += call.duration_s
         n = len(call.names)
-        estimated = score(call.turns, call.duration_s, spans_of(speech, SpeakerCount()))
-        given = score(call.turns, call.duration_s, spans_of(speech, SpeakerCount(exact=n, low=n, high=n)))
+        known = SpeakerCount(exact=n, low=n, high=n)
+        estimated = score(call.turns, call.duration_s, service_spans(encoder, segmenter, call.audio, speech,
+                                                                     SpeakerCount()))  # fmt: skip
+        given = score(
+            call.turns, call.duration_s, service_spans(encoder, segmenter, call.audio, speech, known)
+        )
         results[(n, call.gap_s)].append((call, estimated, given))
+        if n > 1:
+            alone.append((score(call.turns, call.duration_s, spans_of(speech, SpeakerCount())),
+                          score(call.turns, call.duration_s, spans_of(speech, known))))  # fmt: skip
         other = SpeakerCount() if speech is None else eigengap_speakers(speech, SpeakerCount())
         eigengap[n].append(score(call.turns, call.duration_s, spans_of(speech, other)))
         before = [] if speech is None else spans_of_labels(speech, silhouette_labels(speech, SpeakerCount()))
@@ -198,6 +231,10 @@ def print_calls(encoder: SpeakerModel, part: str, length_s: float) -> None:
     print(f"- with that unheard speech on the nearest speaker, as a word there is labelled (what the transcript "
           f"shows): {statistics.mean(e['right_words'] for _, e, _ in multi):.3f} (est.), "
           f"{statistics.mean(g['right_words'] for _, _, g in multi):.3f} (given)")  # fmt: skip
+    print(f"- the speaker model's spans alone, without the segmentation model's turn edges (round 5): right "
+          f"(est.) {statistics.mean(e['right'] for e, _ in alone):.3f}, right (given) "
+          f"{statistics.mean(g['right'] for _, g in alone):.3f}, missed by the VAD "
+          f"{statistics.mean(g['missed'] for _, g in alone):.3f}")  # fmt: skip
     print(
         f"- speaker model and VAD over these calls: {audio_s / max(embed_s, 1e-9):.0f}x real time "
         "(cached calls count as instant)\n"
@@ -238,12 +275,11 @@ def print_count_rules(
     print()
 
 
-def print_meetings(encoder: SpeakerModel, part: str) -> None:
+def print_meetings(encoder: CamPlusEncoder, segmenter: Segmenter, part: str) -> None:
     print("## Real meeting excerpts (AMI, first 30 s: overlaps, short interjections)\n")
-    print(
-        "| excerpt | speakers (≥ 2 s) | found | right | DER | overlapped speech | overlap on one of its speakers |"
-    )
-    print("|---|---|---|---|---|---|---|")
+    print("| excerpt | speakers (≥ 2 s) | found | right | DER | DER, round 5 | overlapped speech "
+          "| overlap on one of its speakers |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
     for meeting in evalset.split_meetings()[part]:
         talk: dict[str, float] = defaultdict(float)
         for start, end, speaker in meeting.turns:
@@ -251,7 +287,9 @@ def print_meetings(encoder: SpeakerModel, part: str) -> None:
         if max(talk.values()) < MIN_MEETING_TALK_S:
             continue  # trn01, trn02: no one speaks 2 s (and the VAD hears nothing where the RTTM has speech)
         speech = cached_embeddings(encoder, meeting.audio)
-        result = score(meeting.turns, meeting.duration_s, spans_of(speech, SpeakerCount()))
+        result = score(meeting.turns, meeting.duration_s,
+                       service_spans(encoder, segmenter, meeting.audio, speech, SpeakerCount()))  # fmt: skip
+        before = score(meeting.turns, meeting.duration_s, spans_of(speech, SpeakerCount()))
         frames = [set() for _ in range(int(meeting.duration_s * 100) + 1)]  # type: ignore[var-annotated]
         for start, end, speaker in meeting.turns:
             for frame in range(round(start * 100), min(len(frames), round(end * 100))):
@@ -260,7 +298,8 @@ def print_meetings(encoder: SpeakerModel, part: str) -> None:
         one_of = "" if np.isnan(result["overlap_one_of"]) else f"{result['overlap_one_of']:.2f}"
         print(
             f"| {meeting.name} | {sum(t >= MIN_MEETING_TALK_S for t in talk.values())} ({len(talk)}) | "
-            f"{result['found']:.0f} | {result['right']:.3f} | {result['der']:.3f} | {overlap_s:.1f} s | {one_of} |"
+            f"{result['found']:.0f} | {result['right']:.3f} | {result['der']:.3f} | {before['der']:.3f} | "
+            f"{overlap_s:.1f} s | {one_of} |"
         )
     print()
 
@@ -281,7 +320,7 @@ def print_cost(models: list[str], jobs: int) -> None:
     print("| model | call s | plain job s | diarized job s | added | plain CPU s | diarized CPU s | added CPU "
           "| diarization alone s (x real time) |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")
-    encoder = load_encoder()
+    encoder, segmenter = load_encoder(), load_segmenter()
     for model in models:
         config = Config(data_dir=Path(tempfile.mkdtemp()) / "data", model=model)
         transcriber = build_registry(config).get()
@@ -301,7 +340,7 @@ def print_cost(models: list[str], jobs: int) -> None:
             plain.append(job(None))
             diarized.append(job(SpeakerCount()))
             started = time.perf_counter()
-            spans_of(embed_speech(encoder, call.audio), SpeakerCount())
+            speaker_spans(encoder, call.audio, SpeakerCount(), segmenter=segmenter)
             alone.append(time.perf_counter() - started)
         p, d, a = (statistics.median(w for w, _ in plain), statistics.median(w for w, _ in diarized),
                    statistics.median(alone))  # fmt: skip
@@ -338,8 +377,9 @@ def main() -> int:
     ge2e = packaged_weights(GE2E)  # the model before CAM++, for comparison when installed
     others = {} if ge2e is None else {"GE2E (before)": VoiceEncoder.from_file(ge2e)}
     print_eer({"CAM++ (service)": encoder, **others}, args.part)
-    print_calls(encoder, args.part, args.length)
-    print_meetings(encoder, args.part)
+    segmenter = load_segmenter()
+    print_calls(encoder, segmenter, args.part, args.length)
+    print_meetings(encoder, segmenter, args.part)
     if not args.no_cost:
         print_cost(args.models.split(","), args.jobs)
     return 0

@@ -144,6 +144,16 @@ class CamPlusEncoder:
                 out.append(self.back(x))
         return np.concatenate(out) if out else np.zeros((0, EMBEDDING_SIZE), np.float32)
 
+    def embed_clip(self, wav: Floats) -> Floats:
+        """One L2-normed embedding of a clip of any length (its filterbanks' mean taken off), as 3D-Speaker
+        embeds one input; (192,)."""
+        from threadpoolctl import threadpool_limits  # the `diarize` extra, as scipy
+
+        mel = self.mel(wav)
+        with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+            embedding: Floats = self.embed((mel - mel.mean(axis=0, keepdims=True))[None])[0]
+        return embedding
+
     def embed(self, windows: Floats) -> Floats:
         """Embeddings of mean-normalised filterbank windows (batch, frames, 80) -> (batch, 192), L2-normed:
         the model run on each window alone, as 3D-Speaker runs it."""

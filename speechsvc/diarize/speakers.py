@@ -1,5 +1,6 @@
 """Who speaks when on one channel: speech regions (Silero VAD), a speaker embedding (CAM++) every 0.8 s of
-speech, clustering into speakers, and labelled spans on the channel's timeline."""
+speech, clustering into speakers, labelled spans on the channel's timeline, and (with the segmentation
+model) the turns' edges where that model hears them (boundaries.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ import numpy as np
 import numpy.typing as npt
 
 from speechsvc.asr.pieces import speech_regions
-from speechsvc.diarize.campplus import HOP, SAMPLE_RATE_HZ, WINDOW_FRAMES
+from speechsvc.diarize.boundaries import ClipEmbedder, refined
+from speechsvc.diarize.campplus import HOP, SAMPLE_RATE_HZ, WINDOW_FRAMES, CamPlusEncoder
 from speechsvc.diarize.chunks import window_speakers
-from speechsvc.diarize.clustering import SpeakerCount
+from speechsvc.diarize.clustering import SpeakerCount, centroids_of, compact
 from speechsvc.diarize.encoder import NORM_TARGET_DBFS
+from speechsvc.diarize.segmentation import Segmentation, Segmenter, segment
 
 MIN_SILENCE_MS = 250  # speech regions are cut at pauses this long: a turn change often has no longer one
 # Silero's speech probability a frame needs here (the library's default is 0.5). Speech the VAD misses gets
@@ -25,6 +28,8 @@ MIN_SILENCE_MS = 250  # speech regions are cut at pauses this long: a turn chang
 SPEECH_THRESHOLD = 0.3
 WINDOW_STEP_FRAMES = 80  # an embedding every 0.8 s of speech (windows of 1.6 s overlap by half)
 BLOCK_SAMPLES = 600 * SAMPLE_RATE_HZ  # speech is embedded in blocks this long: memory stays bounded
+# the segmentation model's 10 s chunks start this far apart (tuning part: 2.5 s no better, at twice the cost)
+SEGMENT_STEP_S = 5.0
 
 
 class SpeakerModel(Protocol):
@@ -58,15 +63,44 @@ class SpeechEmbeddings:
 
 
 def speaker_spans(
-    encoder: SpeakerModel,
+    encoder: CamPlusEncoder,
     audio: npt.NDArray[np.float32],
     count: SpeakerCount,
     should_stop: Callable[[], bool] = lambda: False,
+    segmenter: Segmenter | None = None,
 ) -> list[Span]:
     """Labelled speech of one 16 kHz channel, in time order, speakers numbered by first appearance (none
-    when should_stop() said so between two blocks of speech)."""
+    when should_stop() said so between two blocks of speech or of chunks). With a segmenter, the turns'
+    edges are the segmentation model's (boundaries.py)."""
     speech = embed_speech(encoder, audio, should_stop)
-    return [] if speech is None else label_spans(speech, count)
+    if speech is None:
+        return []
+    labels = window_labels(speech, count)
+    spans = spans_of_labels(speech, labels)
+    if segmenter is None:
+        return spans
+    found = segment(segmenter, audio, SEGMENT_STEP_S, should_stop)
+    if found is None:
+        return []
+    return refined_spans(encoder, audio, speech, labels, spans, found)
+
+
+def refined_spans(
+    encoder: ClipEmbedder,
+    audio: npt.NDArray[np.float32],
+    speech: SpeechEmbeddings,
+    labels: npt.NDArray[np.int64],
+    spans: list[Span],
+    segmentation: Segmentation,
+) -> list[Span]:
+    """The labelled spans with the segmentation model's turn edges (boundaries.py), speakers numbered again
+    by first appearance (a speaker whose every piece went to another is gone)."""
+    smooth = _smooth(labels)
+    centroids = centroids_of(speech.embeddings[speech.pure], smooth[speech.pure], clusters=np.arange(
+        int(labels.max()) + 1 if len(labels) else 0))  # fmt: skip
+    pieces = refined(encoder, audio, spans, centroids, segmentation)
+    order = compact(np.array([speaker for _, _, speaker in pieces], np.int64))
+    return [Span(start, end, int(n)) for (start, end, _), n in zip(pieces, order.tolist(), strict=True)]
 
 
 def embed_speech(
@@ -103,10 +137,13 @@ def embed_speech(
 
 def label_spans(speech: SpeechEmbeddings, count: SpeakerCount) -> list[Span]:
     """The embedded speech clustered into speakers, as labelled spans in time order."""
+    return spans_of_labels(speech, window_labels(speech, count))
+
+
+def window_labels(speech: SpeechEmbeddings, count: SpeakerCount) -> npt.NDArray[np.int64]:
+    """A speaker per window of the embedded speech (chunks.window_speakers)."""
     step_s = WINDOW_STEP_FRAMES * HOP / SAMPLE_RATE_HZ
-    return spans_of_labels(
-        speech, window_speakers(speech.embeddings, speech.pure, speech.stretch, step_s, count)
-    )
+    return window_speakers(speech.embeddings, speech.pure, speech.stretch, step_s, count)
 
 
 def spans_of_labels(speech: SpeechEmbeddings, labels: npt.NDArray[np.int64]) -> list[Span]:

