@@ -14,6 +14,7 @@ heard speech on the right speaker, the clustering 0.925), so the speakers stay C
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,21 +152,20 @@ def chunk_log_probs(
 
 def read_chunks(log_probs: Floats, samples: int, step_s: float) -> Segmentation:
     """What the chunks' log-probabilities say of the channel. A change is read in the chunk whose middle
-    it lies nearest (each chunk speaks for step_s around its middle, the first and the last to the
-    channel's ends); speech is where the chunks over a frame, on average, give it more chance of speech
+    it lies nearest (the first and the last chunk to the channel's ends); speech is where the chunks over a frame, on average, give it more chance of speech
     than of silence."""
     starts = chunk_starts(samples, int(step_s * SAMPLE_RATE_HZ))
     centres = np.arange(log_probs.shape[1]) * FRAME_STEP_S + FRAME_S / 2
-    middle_s = CHUNK_SAMPLES / SAMPLE_RATE_HZ / 2
+    middles = [start / SAMPLE_RATE_HZ + CHUNK_SAMPLES / SAMPLE_RATE_HZ / 2 for start in starts]
+    bounds = [-np.inf, *((a + b) / 2 for a, b in itertools.pairwise(middles)), np.inf]
     frames = int(np.ceil(samples / SAMPLE_RATE_HZ / FRAME_STEP_S)) + 1
     speech_sum = np.zeros(frames)
     covered = np.zeros(frames)
     changes: list[float] = []
     for number, start in enumerate(starts):
         offset_s = start / SAMPLE_RATE_HZ
-        low = -np.inf if number == 0 else middle_s - step_s / 2
-        high = np.inf if number == len(starts) - 1 else middle_s + step_s / 2
-        changes += [offset_s + t for t in _changes(log_probs[number], centres) if low <= t < high]
+        low, high = bounds[number], bounds[number + 1]
+        changes += [offset_s + t for t in _changes(log_probs[number], centres) if low <= offset_s + t < high]
         at = np.round((offset_s + centres) / FRAME_STEP_S).astype(np.int64)
         inside = at < frames
         speech_sum[at[inside]] += 1.0 - np.exp(log_probs[number][inside, 0])
