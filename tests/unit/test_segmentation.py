@@ -89,3 +89,15 @@ def test_a_change_is_read_between_two_voices_in_the_chunk_nearest_its_middle() -
     both = np.stack([one, np.roll(one, -148, axis=0)])
     found = read_chunks(both, CHUNK_SAMPLES + int(2.5 * SAMPLE_RATE_HZ), 2.5)
     assert found.changes == pytest.approx([first, second], abs=0.02)
+
+
+def test_chunks_one_after_the_other_read_a_change_once_where_the_last_overlaps() -> None:
+    """Every 10 s (the service's step): the last chunk ends at the channel's end and so overlaps the one
+    before it; each reads the changes nearer its own middle."""
+    samples = 15 * SAMPLE_RATE_HZ  # chunks at 0 and 5 s, middles 5 and 10 s: the border at 7.5 s
+    assert chunk_starts(samples, CHUNK_SAMPLES) == [0, 5 * SAMPLE_RATE_HZ]
+    at = 356  # a change at about 6 s of the first chunk: 1 s of the second
+    first = _classes((1, at), (2, FRAMES - at))
+    second = _classes((1, at - 296), (2, FRAMES - at + 296))
+    found = read_chunks(np.stack([first, second]), samples, 10.0)
+    assert found.changes == pytest.approx([6.0], abs=0.05)
