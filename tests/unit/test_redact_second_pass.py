@@ -65,6 +65,13 @@ def _doc(channel: int, label: str, words: Words) -> dict[str, Any]:
     return {"stream": 0, "channel": channel, "label": label, "language": "en", "segments": [seg]}
 
 
+def _call(agent: Words, customer: Words) -> tuple[dict[str, Any], list[np.ndarray]]:
+    """A 12 s two-party result (agent on channel 0, customer on 1) and its silent channels."""
+    result = {"duration_s": 12.0, "channels": [_doc(0, "agent", agent), _doc(1, "customer", customer)],
+              "timeline": [], "text": "", "stats": {}}  # fmt: skip
+    return result, [np.zeros(12 * SAMPLE_RATE_HZ, np.float32)] * 2
+
+
 def test_the_second_reading_is_timed_back_and_only_a_marker_reaches_the_result() -> None:
     agent = timed(0.0, "And your social security number?")
     customer = timed(4.0, "It's 1437. Thanks.")  # a misheard SSN: too few digits
@@ -131,9 +138,7 @@ def test_a_second_reading_that_loops_is_no_reading() -> None:
     loop is dropped; the same digits read once still count."""
     agent = timed(0.0, "Can I take the card number?")
     customer = timed(3.0, "It's 4539, 1488. Thanks.")  # too few digits for the first reading
-    result = {"duration_s": 12.0, "channels": [_doc(0, "agent", agent), _doc(1, "customer", customer)],
-              "timeline": [], "text": "", "stats": {}}  # fmt: skip
-    channels = [np.zeros(12 * SAMPLE_RATE_HZ, np.float32)] * 2
+    result, channels = _call(agent, customer)
     reading = read(result, Redaction(("pci",)))
     loop = " ".join(["5 to 0 to"] * 8)  # "to" is a 2 inside a run: 32 digits, cards inside by chance
 
@@ -154,9 +159,7 @@ def test_a_second_reading_that_repeats_a_number_five_times_is_no_reading() -> No
     number in a row is a loop; four ("0, 0, 0, 0" of a phone number) is not."""
     agent = timed(0.0, "How can I help?")
     customer = timed(3.0, "My old number is 512 716 4 6 3 6 7 9 6 8 2.")
-    result = {"duration_s": 12.0, "channels": [_doc(0, "agent", agent), _doc(1, "customer", customer)],
-              "timeline": [], "text": "", "stats": {}}  # fmt: skip
-    channels = [np.zeros(12 * SAMPLE_RATE_HZ, np.float32)] * 2
+    result, channels = _call(agent, customer)
     reading = read(result, Redaction(("pii",)))
     ones = "1, 1, 1, 1, 1, 1, 1, 1, 1, 6, 4, 6, 3, 6, 7, 9, 6, 8, 2."
     assert luhn_valid("".join(c for c in ones if c.isdigit()))
@@ -177,9 +180,7 @@ def test_a_person_name_the_first_reading_found_does_not_keep_the_second_listen_a
     nothing of the number: the answer is still listened to again, and the card's span takes the names in."""
     agent = timed(0.0, "Can I take the card number?")
     customer = timed(3.0, "Yes, it's fine, Dublet, 1, 4, 7, Dublin. Thanks.")
-    result = {"duration_s": 12.0, "channels": [_doc(0, "agent", agent), _doc(1, "customer", customer)],
-              "timeline": [], "text": "", "stats": {}}  # fmt: skip
-    channels = [np.zeros(12 * SAMPLE_RATE_HZ, np.float32)] * 2
+    result, channels = _call(agent, customer)
     plain = read(result, Redaction(("pii",)))
     named = dataclasses.replace(plain, found=[[], [*plain.found[1], Finding("person_name", 3, 3)]])
 

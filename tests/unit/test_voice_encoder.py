@@ -11,19 +11,14 @@ import pytest
 
 from speechsvc.diarize.encoder import WINDOW_FRAMES, VoiceEncoder, normalize_volume
 from speechsvc.diarize.weights import GE2E, load_state_dict, packaged_weights
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, installed_weights
 
 REFERENCE = FIXTURES / "speakers" / "resemblyzer_reference.npz"
 
 
 @pytest.fixture(scope="module")
 def encoder() -> VoiceEncoder:
-    path = packaged_weights(GE2E)
-    if path is None:
-        pytest.fail(
-            "the speaker model is missing: make installs it (pip install --no-deps resemblyzer==0.1.4)"
-        )
-    return VoiceEncoder.from_file(path)
+    return VoiceEncoder.from_file(installed_weights(GE2E))
 
 
 def test_weights_read_without_torch() -> None:
