@@ -53,6 +53,7 @@ from speechsvc.diarize.speakers import (  # noqa: E402
     SpeakerModel,
     SpeechEmbeddings,
     embed_speech,
+    kept_count,
     label_spans,
     refined_spans,
     spans_of_labels,
@@ -102,7 +103,8 @@ def service_spans(encoder: CamPlusEncoder, segmenter: Segmenter, audio: np.ndarr
         np.save(path, log_probs)
     segmentation = read_chunks(np.load(path), len(audio), SEGMENT_STEP_S)
     labels = window_labels(speech, count)
-    return refined_spans(encoder, audio, speech, labels, spans_of_labels(speech, labels), segmentation)
+    spans = spans_of_labels(speech, labels)
+    return kept_count(spans, refined_spans(encoder, audio, speech, labels, spans, segmentation), count)
 
 
 def print_evalset(part: str) -> None:

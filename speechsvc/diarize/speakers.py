@@ -83,7 +83,15 @@ def speaker_spans(
     found = segment(segmenter, audio, SEGMENT_STEP_S, should_stop)
     if found is None:
         return []
-    return refined_spans(encoder, audio, speech, labels, spans, found)
+    return kept_count(spans, refined_spans(encoder, audio, speech, labels, spans, found), count)
+
+
+def kept_count(spans: list[Span], refined: list[Span], count: SpeakerCount) -> list[Span]:
+    """The refined spans, unless a speaker the request's count asked for is gone from them (every piece of
+    theirs went to another): then the spans as they were."""
+    least = count.exact if count.exact is not None else count.low
+    speakers = len({span.speaker for span in refined})
+    return spans if speakers < min(least, len({span.speaker for span in spans})) else refined
 
 
 def refined_spans(

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from speechsvc.diarize import speakers
 from speechsvc.diarize.boundaries import MIN_PIECE_S, refined
+from speechsvc.diarize.clustering import SpeakerCount
 from speechsvc.diarize.segmentation import SAMPLE_RATE_HZ, Segmentation
 
 RATE = SAMPLE_RATE_HZ
@@ -76,3 +78,14 @@ def test_speech_the_model_hears_beside_a_span_joins_it() -> None:
     # 0.5-1.0 to the first span, the gap 2.0-3.0 half to each, 4.0-4.4 to the second; 6-7 untouched;
     # 8-9 touches no span: no one's
     assert out == [(0.5, 2.5, 0), (2.5, 4.4, 1), (6.0, 7.0, 0)]
+
+
+def test_a_speaker_the_count_asked_for_is_not_lost_to_the_edges() -> None:
+    """num_speakers=2 (or min_speakers=2): if every piece of one speaker went to the other, the spans stay
+    as the speaker model labelled them; with the count estimated, the refined ones stand."""
+    spans = [speakers.Span(0.0, 2.0, 0), speakers.Span(2.0, 2.6, 1)]
+    merged = [speakers.Span(0.0, 2.6, 0)]
+    assert speakers.kept_count(spans, merged, SpeakerCount(exact=2, low=2, high=2)) == spans
+    assert speakers.kept_count(spans, merged, SpeakerCount(low=2)) == spans
+    assert speakers.kept_count(spans, merged, SpeakerCount()) == merged
+    assert speakers.kept_count(spans, spans[::-1], SpeakerCount(exact=2, low=2, high=2)) == spans[::-1]
