@@ -52,13 +52,11 @@ from speechsvc.diarize.speakers import (  # noqa: E402
     SPEECH_THRESHOLD,
     SpeakerModel,
     SpeechEmbeddings,
+    edged_spans,
     embed_speech,
-    kept_count,
     label_spans,
-    refined_spans,
     spans_of_labels,
     speaker_spans,
-    window_labels,
 )
 from speechsvc.diarize.weights import GE2E, packaged_weights  # noqa: E402
 
@@ -101,10 +99,7 @@ def service_spans(encoder: CamPlusEncoder, segmenter: Segmenter, audio: np.ndarr
         log_probs = chunk_log_probs(segmenter, audio, SEGMENT_STEP_S)
         assert log_probs is not None
         np.save(path, log_probs)
-    segmentation = read_chunks(np.load(path), len(audio), SEGMENT_STEP_S)
-    labels = window_labels(speech, count)
-    spans = spans_of_labels(speech, labels)
-    return kept_count(spans, refined_spans(encoder, audio, speech, labels, spans, segmentation), count)
+    return edged_spans(encoder, audio, speech, count, read_chunks(np.load(path), len(audio), SEGMENT_STEP_S))
 
 
 def print_evalset(part: str) -> None:

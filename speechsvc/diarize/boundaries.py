@@ -57,11 +57,10 @@ def refined(
     of `centroids`, a row per speaker), and widened over the speech the model hears beside them; in time
     order, touching pieces of one speaker joined."""
     pieces: list[Piece] = []
-    changes = np.array(segmentation.changes)
-    if len(centroids) < 2:  # one speaker: nothing to cut
-        changes = changes[:0]
+    changes = np.array(segmentation.changes if len(centroids) > 1 else [])  # one speaker: nothing to cut
     for span in spans:
-        inside = changes[(changes > span.start + EDGE_S) & (changes < span.end - EDGE_S)].tolist()
+        low, high = np.searchsorted(changes, [span.start + EDGE_S, span.end - EDGE_S], side="right")
+        inside = [c for c in changes[low:high].tolist() if span.start + EDGE_S < c < span.end - EDGE_S]
         if not inside:
             pieces.append((span.start, span.end, span.speaker))
             continue
@@ -79,9 +78,10 @@ def _widened(pieces: list[Piece], heard: list[tuple[int, int]]) -> list[Piece]:
     """Each stretch the model hears speech in that some piece lies in: the time no piece covers there goes
     to the piece it touches (between two, half to each)."""
     out = list(pieces)
+    starts, ends = np.array([p[0] for p in pieces]), np.array([p[1] for p in pieces])  # in time order
     for first, last in heard:
         low, high = first / SAMPLE_RATE_HZ, last / SAMPLE_RATE_HZ
-        inside = [p for p in pieces if p[1] > low and p[0] < high]
+        inside = pieces[np.searchsorted(ends, low, side="right") : np.searchsorted(starts, high, side="left")]
         if not inside:
             continue
         at = low

@@ -42,8 +42,9 @@ Floats = npt.NDArray[np.float32]
 
 @dataclass(frozen=True)
 class Segmentation:
-    """What the model says of one channel: the times (s) where one voice gives way to another inside a
-    chunk (a pause between them or not), and the stretches it hears speech in (samples, end excluded)."""
+    """What the model says of one channel: the times (s, in order) where one voice gives way to another
+    inside a chunk (a pause between them or not), and the stretches it hears speech in (samples, end
+    excluded)."""
 
     changes: list[float]
     speech: list[tuple[int, int]]
@@ -152,8 +153,8 @@ def chunk_log_probs(
 
 def read_chunks(log_probs: Floats, samples: int, step_s: float) -> Segmentation:
     """What the chunks' log-probabilities say of the channel. A change is read in the chunk whose middle
-    it lies nearest (the first and the last chunk to the channel's ends); speech is where the chunks over a frame, on average, give it more chance of speech
-    than of silence."""
+    it lies nearest (the first and the last chunk to the channel's ends); speech is where the chunks over a
+    frame, on average, give it more chance of speech than of silence."""
     starts = chunk_starts(samples, int(step_s * SAMPLE_RATE_HZ))
     centres = np.arange(log_probs.shape[1]) * FRAME_STEP_S + FRAME_S / 2
     middles = [start / SAMPLE_RATE_HZ + CHUNK_SAMPLES / SAMPLE_RATE_HZ / 2 for start in starts]
@@ -245,15 +246,12 @@ def _leaky(x: Floats) -> Floats:
 
 
 def _lstm(x: Floats, input_weights: Floats, hidden_weights: Floats, bias: Floats, *, reverse: bool) -> Floats:
-    """One direction of one torch LSTM layer over (batch, time, features). The weights come with their gates
-    in the order i, f, o, g (`_gates_reordered`), so that one tanh gives the three sigmoid gates
-    (sigmoid(x) = (1 + tanh(x / 2)) / 2) and another the cell's input."""
+    """One direction of one torch LSTM layer over (batch, time, features). The weights come as
+    `_gates_reordered` gives them, so that one tanh gives the three sigmoid gates (sigmoid(x) =
+    (1 + tanh(x / 2)) / 2) and another the cell's input."""
     batch, steps, _ = x.shape
     size = hidden_weights.shape[0]
     projected = x @ input_weights + bias
-    projected[..., : 3 * size] *= 0.5
-    hidden_weights = hidden_weights.copy()
-    hidden_weights[:, : 3 * size] *= 0.5
     hidden = np.zeros((batch, size), np.float32)
     cell = np.zeros((batch, size), np.float32)
     out = np.empty((batch, steps, size), np.float32)
@@ -273,6 +271,7 @@ def _lstm(x: Floats, input_weights: Floats, hidden_weights: Floats, bias: Floats
 
 
 def _gates_reordered(matrix: Floats) -> Floats:
-    """torch's gate blocks i, f, g, o (along the first axis) as i, f, o, g."""
+    """torch's gate blocks i, f, g, o (along the first axis) as i, f, o, g, the three sigmoid gates halved
+    (their tanh takes x / 2)."""
     into, forget, cell, output = np.split(matrix, 4)
-    return np.ascontiguousarray(np.concatenate([into, forget, output, cell]))
+    return np.ascontiguousarray(np.concatenate([into * 0.5, forget * 0.5, output * 0.5, cell]))

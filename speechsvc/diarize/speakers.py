@@ -76,14 +76,24 @@ def speaker_spans(
     speech = embed_speech(encoder, audio, should_stop)
     if speech is None:
         return []
+    if segmenter is None:
+        return label_spans(speech, count)
+    found = segment(segmenter, audio, SEGMENT_STEP_S, should_stop)
+    return [] if found is None else edged_spans(encoder, audio, speech, count, found)
+
+
+def edged_spans(
+    encoder: ClipEmbedder,
+    audio: npt.NDArray[np.float32],
+    speech: SpeechEmbeddings,
+    count: SpeakerCount,
+    segmentation: Segmentation,
+) -> list[Span]:
+    """The embedded speech clustered into speakers, as labelled spans with the segmentation model's turn
+    edges (boundaries.py), unless those lose a speaker the count asked for (kept_count)."""
     labels = window_labels(speech, count)
     spans = spans_of_labels(speech, labels)
-    if segmenter is None:
-        return spans
-    found = segment(segmenter, audio, SEGMENT_STEP_S, should_stop)
-    if found is None:
-        return []
-    return kept_count(spans, refined_spans(encoder, audio, speech, labels, spans, found), count)
+    return kept_count(spans, _refined_spans(encoder, audio, speech, labels, spans, segmentation), count)
 
 
 def kept_count(spans: list[Span], refined: list[Span], count: SpeakerCount) -> list[Span]:
@@ -94,7 +104,7 @@ def kept_count(spans: list[Span], refined: list[Span], count: SpeakerCount) -> l
     return spans if speakers < min(least, len({span.speaker for span in spans})) else refined
 
 
-def refined_spans(
+def _refined_spans(
     encoder: ClipEmbedder,
     audio: npt.NDArray[np.float32],
     speech: SpeechEmbeddings,
