@@ -23,7 +23,9 @@ and a false positive gave "normal" for "double" and the order-number naming), th
 pair between two runs of a cued number, the phone cue, a looping second reading dropped, a person name
 no longer keeping the second listen away, a run too long for a card searched for one only after a card
 cue, a number named an order number no SSN or phone number either), then on 46-69 (a digit in a
-name, a number five times in a row a loop); the README reports seeds 70-85.
+name, a number five times in a row a loop), then on 54-85 (a number its speaker named with another
+word, "my older number", is no card; the second listen's cards, SSNs and phone numbers only after their
+own cue); the README reports seeds 86-101.
 """
 
 from __future__ import annotations
@@ -295,7 +297,7 @@ def main() -> int:
     )
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--calls", type=int, default=10, help="calls per class (default 10)")
-    parser.add_argument("--seed", type=int, default=70, help="1-69 were read while tuning (default 70)")
+    parser.add_argument("--seed", type=int, default=86, help="1-85 were read while tuning (default 86)")
     parser.add_argument(
         "--variants", default="", help=f"second-pass variants, comma-separated: {', '.join(VARIANTS)}"
     )

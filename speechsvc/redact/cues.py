@@ -39,6 +39,21 @@ CUE_PHRASES = {
 # after a phone cue, 7-15 (E.164's longest): a number read in three groups is often heard with a digit more
 # or less, and then passes the SSN check or fails the phone one
 CUED_DIGITS = {"credit_card": (12, 20), "ssn": (6, 15), "phone_number": (7, 15)}
+# A speaker who names their number ("my membership number is …") says what it is: any "<determiner> <word>
+# number" names it otherwise when the word is none of NAMING_NEUTRAL (the card, SSN and phone words, and
+# the words that say nothing of what the number is: "the full number", "my home number"). The decoder's
+# "my older number" and "my autumn number" for "my order number" (bench_redact, seeds 54-85) are namings
+# too. Read on the speaker's own channel only (named_here), and for the number said right after
+# (NAMING_REACH_S): an agent's "card number" misheard as "car number" names nothing the customer reads.
+DETERMINERS = frozenset({"my", "our", "your", "the", "his", "her", "their"})
+NAMING_NEUTRAL = frozenset({
+    *CUES["credit_card"], *CUES["ssn"], *CUES["email"], *CUES["phone_number"], "long", "security", "account",
+    "bank", "pin", "id", "tax", "insurance", "national", "home", "work", "office", "business",
+    "personal", "contact", "callback", "direct", "daytime", "evening", "main", "best", "new", "old", "other",
+    "fax", "full", "whole", "complete", "entire", "same", "right", "correct", "wrong", "last", "first",
+    "digit", "digits", "actual", "real", "primary", "billing", "whatsapp",
+})  # fmt: skip
+NAMING_REACH_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -72,15 +87,38 @@ def cued(cues: Sequence[Cue], kind: str, start_s: float) -> bool:
 
 def last_cue(cues: Sequence[Cue], start_s: float) -> str | None:
     """The type of the last cue within CUE_S before `start_s` (None without one)."""
+    last = _last(cues, start_s)
+    return last.type if last else None
+
+
+def _last(cues: Sequence[Cue], start_s: float) -> Cue | None:
     before = [cue for cue in cues if 0.0 <= start_s - cue.at_s <= CUE_S]
-    return max(before, key=lambda cue: cue.at_s).type if before else None
+    return max(before, key=lambda cue: cue.at_s) if before else None
+
+
+def named_here(toks: Sequence[Token]) -> list[Cue]:
+    """A speaker's namings of the number they read next ("my membership number", "the policy number"):
+    a "named" cue for each "<determiner> <word> number" whose word is none of NAMING_NEUTRAL."""
+    atoms = [(tok, part) for tok in toks for part in tok.parts]
+    return [
+        Cue("named", atoms[n][0].end)
+        for n in range(2, len(atoms))
+        if atoms[n][1] == "number"
+        and atoms[n - 2][1] in DETERMINERS
+        and atoms[n - 1][1].isalpha()
+        and atoms[n - 1][1] not in NAMING_NEUTRAL
+    ]
 
 
 def named_otherwise(cues: Sequence[Cue], start_s: float) -> bool:
     """Whether the last cue within CUE_S before `start_s` names the number as an order, reference, ticket
     or the like, not a card, an SSN or a phone number ("Is it about your card?" … "My order number is …"):
-    the nearer naming wins. A card said after it ("the order number on my card") is a card cue again."""
-    return last_cue(cues, start_s) == "reference"
+    the nearer naming wins. A card said after it ("the order number on my card") is a card cue again. A
+    speaker's own naming (named_here) reaches the number said within NAMING_REACH_S."""
+    last = _last(cues, start_s)
+    if last is None:
+        return False
+    return last.type == "reference" or (last.type == "named" and start_s - last.at_s <= NAMING_REACH_S)
 
 
 def cued_length(kind: str, digits: int) -> bool:

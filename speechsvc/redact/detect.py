@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import phonenumbers
 
 from speechsvc.redact import names, spoken
-from speechsvc.redact.cues import Cue, cued, cued_length, last_cue, named_otherwise
+from speechsvc.redact.cues import Cue, cued, cued_length, last_cue, named_here, named_otherwise
 from speechsvc.redact.spoken import Group, Token
 
 CARD_DIGITS = (13, 19)  # ISO/IEC 7812 primary account numbers
@@ -93,7 +93,9 @@ def phone_valid(digits: str, plus: bool) -> bool:
 
 def find(toks: Sequence[Token], entities: frozenset[str], cues: Sequence[Cue] = ()) -> list[Finding]:
     """Every finding of the wanted entity types in one channel's tokens, in any order, maybe overlapping;
-    `cues` (speechsvc.redact.cues, from every channel of the call) let a misheard card or SSN count."""
+    `cues` (speechsvc.redact.cues, from every channel of the call) let a misheard card or SSN count; the
+    speaker's own namings of a number (cues.named_here) are read here."""
+    cues = [*cues, *named_here(toks)]
     groups = spoken.number_groups(toks)
     found: list[Finding] = []
     cards: list[Finding] = []

@@ -1,6 +1,6 @@
-"""A second listen where a number is likely: the stretches of a channel after a cue (card, social, phone,
-number, on any channel in the CUE_S before) or around a long run of digits are decoded again on their
-own, and the detector reads those words too.
+"""A second listen where a number is asked for: the stretches of a channel after a cue (card, social, phone,
+e-mail, on any channel in the CUE_S before) are decoded again on their own, and the detector reads those
+words too.
 
 The first decode mishears digits read at a dictation pace ("one four three, oh seven" as
 "143,000,000,000,000", "five two five" as "fine, two fine"); one wrong digit fails the Luhn or SSA check.
@@ -8,7 +8,14 @@ A clip of a few seconds decoded alone (no previous text) hears them better. The 
 reading are mapped back to the first reading's words by time: the result keeps the first pass's text,
 and only a marker replaces words there, so no digit the first pass did not write ever reaches the
 result. The decoding itself is a callable (`Redecode`) the pipeline gives, so this module stays beside
-the result and does not reach into speechsvc.asr."""
+the result and does not reach into speechsvc.asr.
+
+A card, an SSN or a phone number the second listen finds counts only after a cue of its own type
+(OWN_CUE): a number read again is heard anew, and a misheard 16-digit order number passes the Luhn check
+one time in ten, a phone or SSN check as often. Where nobody spoke of a card, only the first reading's
+checked number counts (bench_redact, seeds 54-85: five of seven false positives were uncued order numbers
+read again). So a run of digits nobody asked for is not listened to again.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from speechsvc.redact import names
-from speechsvc.redact.cues import CUE_S, cues_in
+from speechsvc.redact.cues import CUE_S, cued, cues_in
 from speechsvc.redact.detect import Finding, find
 from speechsvc.redact.reading import Reading
 from speechsvc.redact.spoken import Token, clusters, number_groups, tokens
@@ -28,13 +35,11 @@ from speechsvc.redact.spoken import Token, clusters, number_groups, tokens
 SAMPLE_RATE_HZ = 16000
 PAD_BEFORE_S = 0.5  # the clip starts before the run's first word (its onset is often cut short)
 PAD_AFTER_S = 1.5  # and goes on after the run: the last digits may be missing from the first reading
-# without a cue, a run of fewer digits is an ordinary number ("three hundred and twelve items", "2024"),
-# not a phone number (10), an SSN (9) or a card (13-19) with a digit or two misheard
-MIN_RUN_DIGITS = 7
 ANSWER_GAP_S = 2.0  # after a cue: the words of each channel apart by less than this are one answer
-# what a party says before reading a number out: the cues of speechsvc.redact.cues (a phone among them),
-# and "number" itself
-LISTEN_CUES = frozenset({"number"})
+# the types a finding of the second listen counts for only after their own cue (see the module's
+# docstring); a card's expiry and security code (found beside a card only) count with their card
+OWN_CUE = frozenset({"credit_card", "ssn", "phone_number"})
+CARD_EXTRAS = frozenset({"card_expiry", "card_security_code"})
 # The second listen decodes greedily without the temperature fallback, so nothing rejects a looping decode
 # there; a reading that compresses more than this is dropped (_loops: faster-whisper's default threshold).
 LOOP_COMPRESSION_RATIO = 2.4
@@ -69,30 +74,26 @@ class Heard:
 
 
 def _cue_times(heard: Sequence[Sequence[Token]]) -> list[tuple[int, float]]:
-    """(channel, when) of every cue."""
-    times = [(channel, cue.at_s) for channel, toks in enumerate(heard) for cue in cues_in(toks)
-             if cue.type != "reference"]  # fmt: skip
-    times += [(channel, tok.end) for channel, toks in enumerate(heard) for tok in toks
-              if LISTEN_CUES.intersection(tok.parts)]  # fmt: skip
-    return sorted(times)
+    """(channel, when) of every cue for a type (an order number's naming is none)."""
+    return sorted((channel, cue.at_s) for channel, toks in enumerate(heard) for cue in cues_in(toks)
+                  if cue.type != "reference")  # fmt: skip
 
 
 def stretches(
     heard: Sequence[Sequence[Token]], duration_s: float, found: Sequence[Heard] = ()
 ) -> list[Stretch]:
-    """Where a number is likely, per channel: a run of MIN_RUN_DIGITS digits or more (or fewer after a
-    cue), and the first answer on each channel to a cue on another channel (its words up to a pause of
-    ANSWER_GAP_S, within CUE_S after the cue); each padded by
-    PAD_BEFORE_S and PAD_AFTER_S, clipped to the audio, overlapping ones merged; none where the first
-    reading found something already (`found`). `heard`: each channel's tokens (none: not listened to)."""
+    """Where a number was asked for, per channel: a run of digits within CUE_S after a cue on any
+    channel, and the first answer on each channel to a cue on another channel (its words up to a pause of
+    ANSWER_GAP_S, within CUE_S after the cue); each padded by PAD_BEFORE_S and PAD_AFTER_S, clipped to the
+    audio, overlapping ones merged; none where the first reading found something already (`found`).
+    `heard`: each channel's tokens (none: not listened to)."""
     cue_times = _cue_times(heard)
     out: list[Stretch] = []
     for channel, toks in enumerate(heard):
         spans: list[tuple[float, float]] = []
         for run in clusters(number_groups(toks), toks):
-            digits = sum(len(g.digits) for g in run)
             start, end = run[0].start, run[-1].end
-            if digits >= MIN_RUN_DIGITS or any(0.0 <= start - at <= CUE_S for _, at in cue_times):
+            if any(0.0 <= start - at <= CUE_S for _, at in cue_times):
                 spans.append((start, end))
         for on, at in cue_times:
             if on == channel:  # the party asked answers on the other channel; a number said here is a run
@@ -187,7 +188,8 @@ def listen_again(
 ) -> list[Heard]:
     """Decode the likely stretches of the English channels again (`redecode`, each stretch a clip of its
     own) where the first reading found nothing, and detect the reading's entities on those words with its
-    cues; the findings timed on the call. (The detector reads English numbers only.)"""
+    cues; the findings timed on the call, those of a type in OWN_CUE only after its cue. (The detector
+    reads English numbers only.)"""
     heard = [
         toks if language == "en" else []
         for toks, language in zip(reading.tokens, reading.languages, strict=True)
@@ -209,6 +211,11 @@ def listen_again(
         if _loops(again):
             continue
         timed = shifted(again, stretch.start_s)
-        for f in find(tokens(timed), entities, reading.cues):
-            out.append(Heard(f.type, stretch.channel, timed[f.first][0], timed[f.last][1]))
+        found_here = [
+            Heard(f.type, stretch.channel, timed[f.first][0], timed[f.last][1])
+            for f in find(tokens(timed), entities, reading.cues)
+        ]
+        kept = [h for h in found_here if h.type not in OWN_CUE or cued(reading.cues, h.type, h.start_s)]
+        card = any(h.type == "credit_card" for h in kept)
+        out += [h for h in kept if card or h.type not in CARD_EXTRAS]
     return out

@@ -133,6 +133,27 @@ def test_a_number_named_an_order_number_is_not_a_card() -> None:
     assert said_after("It's 143 07 0677.", "Your order number? And your social?") == ["ssn"]
 
 
+def test_a_number_the_speaker_named_with_another_word_is_not_a_card() -> None:
+    """bench_redact, seeds 54-85: "My order number is …" (16 digits failing Luhn) heard as "My older
+    number is …", "My autumn number is …", whose digits then passed the Luhn or the phone check. A
+    speaker's "<my, the, …> <word> number" names the number they read next, unless the word is one of the
+    card, SSN or phone words or says nothing of what it is (cues.NAMING_NEUTRAL)."""
+    for naming in (
+        "My older number is",
+        "My autumn number is",
+        "Our membership number:",
+        "The policy number is",
+    ):
+        assert said_after(f"{naming} 4539 1488 0343 6467.", "") == [], naming
+        assert said_after(f"{naming} 415 802 1208.", "") == [], naming
+    for neutral in ("My card number is", "My long number is", "The full number is", "My home number is",
+                    "My account number is", "My old number is", "A new number:"):  # fmt: skip
+        assert said_after(f"{neutral} 4539 1488 0343 6467.", "") == ["credit_card"], neutral
+    # the naming reaches the number said right after only, on the speaker's own channel
+    assert said_after("My older number, sorry, | 4539 1488 0343 6467.", "") == ["credit_card"]
+    assert said_after("It's 4539 1488 0343 6467.", "Can I have the car number?") == ["credit_card"]
+
+
 def test_double_heard_as_normal_inside_a_run() -> None:
     """bench_redact, seeds 4-6, the Caribbean voice: "four five three nine, one four double eight, …"
     written "4539 14 normal 8 …"; "normal" is "double" only with a number right before and a digit after."""
