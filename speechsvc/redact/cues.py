@@ -45,13 +45,17 @@ CUED_DIGITS = {"credit_card": (12, 20), "ssn": (6, 15), "phone_number": (7, 15)}
 # "my older number" and "my autumn number" for "my order number" (bench_redact, seeds 54-85) are namings
 # too. Read on the speaker's own channel only (named_here), and for the number said right after
 # (NAMING_REACH_S): an agent's "card number" misheard as "car number" names nothing the customer reads.
+# What the decoder writes for a customer's own "my card number" is neutral too ("my current number": one
+# in twelve such calls, a probe of 36 calls on tiny.en, 2026-12-01), as are "car", "cart" and "guard".
 DETERMINERS = frozenset({"my", "our", "your", "the", "his", "her", "their"})
 NAMING_NEUTRAL = frozenset({
     *CUES["credit_card"], *CUES["ssn"], *CUES["email"], *CUES["phone_number"], "long", "security", "account",
     "bank", "pin", "id", "tax", "insurance", "national", "home", "work", "office", "business",
     "personal", "contact", "callback", "direct", "daytime", "evening", "main", "best", "new", "old", "other",
     "fax", "full", "whole", "complete", "entire", "same", "right", "correct", "wrong", "last", "first",
-    "digit", "digits", "actual", "real", "primary", "billing", "whatsapp",
+    "digit", "digits", "actual", "real", "primary", "billing", "whatsapp", "current", "previous", "present",
+    "usual", "regular", "only", "temporary", "alternate", "alternative", "emergency", "spare", "second",
+    "car", "cart", "cards", "guard", "cod",
 })  # fmt: skip
 NAMING_REACH_S = 5.0
 

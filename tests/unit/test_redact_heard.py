@@ -147,7 +147,8 @@ def test_a_number_the_speaker_named_with_another_word_is_not_a_card() -> None:
         assert said_after(f"{naming} 4539 1488 0343 6467.", "") == [], naming
         assert said_after(f"{naming} 415 802 1208.", "") == [], naming
     for neutral in ("My card number is", "My long number is", "The full number is", "My home number is",
-                    "My account number is", "My old number is", "A new number:"):  # fmt: skip
+                    "My account number is", "My old number is", "A new number:",
+                    "My current number is", "The car number is"):  # fmt: skip
         assert said_after(f"{neutral} 4539 1488 0343 6467.", "") == ["credit_card"], neutral
     # the naming reaches the number said right after only, on the speaker's own channel
     assert said_after("My older number, sorry, | 4539 1488 0343 6467.", "") == ["credit_card"]
