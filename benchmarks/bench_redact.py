@@ -109,6 +109,11 @@ def ssn(rng: random.Random) -> str:
     return number
 
 
+def phone(rng: random.Random) -> str:
+    """A ten-digit US number: one of AREA_CODES, an exchange of 200-999, four digits."""
+    return rng.choice(AREA_CODES) + str(rng.randint(200, 999)) + f"{rng.randint(0, 9999):04d}"
+
+
 def digits_said(digits: str, form: str) -> str:
     if form == "pairs":
         out = [WORDS[int(digits[0])]] if len(digits) % 2 else []  # "576": "five, seventy-six"
@@ -155,8 +160,10 @@ def plan(rng: random.Random, calls: int) -> list[Call]:
         number = ssn(rng)
         said = ", ".join(digits_said(part, forms[n % 3]) for part in (number[:3], number[3:5], number[5:]))
         out.append(("ssn", [("agent", "And your social security number?"), ("customer", f"It's {said}.")]))
-        phone = rng.choice(AREA_CODES) + str(rng.randint(200, 999)) + f"{rng.randint(0, 9999):04d}"
-        said = ", ".join(digits_said(part, forms[n % 2 * 2]) for part in (phone[:3], phone[3:6], phone[6:]))
+        number = phone(rng)
+        said = ", ".join(
+            digits_said(part, forms[n % 2 * 2]) for part in (number[:3], number[3:6], number[6:])
+        )
         out.append(
             ("phone_number", [("agent", "A number to call you back?"), ("customer", f"Sure, {said}.")])
         )

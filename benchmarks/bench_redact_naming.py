@@ -23,13 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_redact import (  # calls as it makes them
-    AREA_CODES,
     CUSTOMER_VOICES,
     SPEEDS_WPM,
     CallDecoder,
     build,
     card,
     digits_said,
+    phone,
 )
 
 from speechsvc.redact import Redaction
@@ -60,10 +60,7 @@ def main() -> int:
     rows: dict[str, list[tuple[bool, bool]]] = {}  # naming: (named away, found)
     for n in range(args.calls):
         lead, kind = NAMINGS[n % len(NAMINGS)]
-        if kind == "credit_card":
-            number = card(rng)
-        else:
-            number = rng.choice(AREA_CODES) + str(rng.randint(200, 999)) + f"{rng.randint(0, 9999):04d}"
+        number = card(rng) if kind == "credit_card" else phone(rng)
         lines = [("agent", "How can I help?"), ("customer", f"{lead} {digits_said(number, FORMS[n % 3])}.")]
         voice, speed = rng.choice(CUSTOMER_VOICES), rng.choice(SPEEDS_WPM)
         path, _ = build(lines, voice, speed, decoder.scratch)
